@@ -1,0 +1,59 @@
+"""All exceptions rtkit raises, in one module (the `websockets` convention)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CannotOverwriteExistingCassetteException",
+    "CassetteError",
+    "ConnectionRefusedByServer",
+    "NotConnectedError",
+    "ReplayError",
+    "ReplayTimeout",
+    "RtkitError",
+    "SecretLeakError",
+    "TransportError",
+]
+
+
+class RtkitError(Exception):
+    """Base class of every error rtkit raises."""
+
+
+class TransportError(RtkitError):
+    """A transport could not connect, send or receive."""
+
+
+class NotConnectedError(TransportError):
+    """Sending or receiving on a transport (or client) that is not connected."""
+
+
+class ConnectionRefusedByServer(TransportError):
+    """The server refused the WebSocket handshake (e.g. HTTP 401)."""
+
+    def __init__(self, message: str, status: int | None = None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class CassetteError(RtkitError):
+    """A cassette is missing, corrupt or cannot be written; the message names file and line."""
+
+
+class SecretLeakError(CassetteError):
+    """A cassette about to be written still contains a live secret."""
+
+
+class ReplayError(RtkitError):
+    """Replay could not follow the cassette."""
+
+
+class CannotOverwriteExistingCassetteException(ReplayError):
+    """A client event does not match the cassette and the record mode forbids recording it.
+
+    Named after vcrpy's exception so users recognise it.
+    """
+
+
+class ReplayTimeout(ReplayError):
+    """Replay waited longer than allowed for an event the cassette expects."""
