@@ -6,6 +6,7 @@ __all__ = [
     "CannotOverwriteExistingCassetteException",
     "CassetteError",
     "ConnectionRefusedByServer",
+    "ConversationError",
     "NotConnectedError",
     "ReplayError",
     "ReplayTimeout",
@@ -34,6 +35,14 @@ class ConnectionRefusedByServer(TransportError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class ConversationError(RtkitError):
+    """A server event the conversation cannot apply (e.g. it names an unknown item or response).
+
+    The message names the event type and the id. The client reports it as an ``error`` event
+    and keeps processing.
+    """
 
 
 class CassetteError(RtkitError):
