@@ -1,0 +1,193 @@
+"""PCM16 audio helpers: base64 <-> int16, float <-> int16, WAV files, durations, AudioBuffer.
+
+The Realtime API carries audio as base64 of little-endian signed 16-bit mono PCM at 24 kHz
+(100 ms = 2,400 samples = 4,800 bytes). Samples are numpy ``int16`` arrays throughout rtkit.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import wave
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "SAMPLE_RATE",
+    "AudioBuffer",
+    "base64_to_int16",
+    "float32_to_int16",
+    "int16_to_base64",
+    "int16_to_float32",
+    "ms_to_samples",
+    "read_wav",
+    "samples_to_ms",
+    "write_wav",
+]
+
+SAMPLE_RATE = 24000
+"""Sample rate of the Realtime API's PCM16 audio, in Hz."""
+
+_LE_INT16 = np.dtype("<i2")
+
+SamplesLike: TypeAlias = "npt.ArrayLike | bytes | bytearray | memoryview"
+PathLike: TypeAlias = "str | os.PathLike[str]"
+
+
+def base64_to_int16(b64: str) -> np.ndarray:
+    """Decode base64 PCM16 (little-endian) into a new, writable ``int16`` array.
+
+    An odd trailing byte (never valid PCM16) is ignored.
+    """
+    raw = base64.b64decode(b64)
+    n = len(raw) // 2
+    return np.frombuffer(raw, dtype=_LE_INT16, count=n).astype(np.int16)
+
+
+def _as_int16(samples: SamplesLike) -> np.ndarray:
+    if isinstance(samples, (bytes, bytearray, memoryview)):
+        raw = memoryview(samples).cast("B")
+        if len(raw) % 2:
+            raise ValueError(f"PCM16 bytes must have an even length, got {len(raw)}")
+        return np.frombuffer(raw, dtype=_LE_INT16)
+    arr = np.asarray(samples)
+    if arr.dtype.kind == "f":
+        return float32_to_int16(arr)
+    if arr.dtype != np.int16 and arr.dtype != _LE_INT16:
+        if arr.size and (arr.min() < -32768 or arr.max() > 32767):
+            raise ValueError("integer samples out of int16 range")
+        arr = arr.astype(np.int16)
+    return arr
+
+
+def int16_to_base64(samples: SamplesLike) -> str:
+    """Encode samples as base64 PCM16 (little-endian).
+
+    Only the bytes of exactly the given samples are encoded: a slice or view of a larger
+    array never leaks its neighbours (the seed encoded a typed array's whole backing buffer).
+    ``bytes``-like input is taken as raw PCM16; float arrays are converted with
+    :func:`float32_to_int16`.
+    """
+    arr = _as_int16(samples)
+    return base64.b64encode(np.ascontiguousarray(arr, dtype=_LE_INT16).tobytes()).decode("ascii")
+
+
+def float32_to_int16(x: npt.ArrayLike) -> np.ndarray:
+    """Convert float samples in [-1, 1] to ``int16`` like the seed's ``floatTo16BitPCM``.
+
+    Values are clamped to [-1, 1], scaled by 0x8000 (negative) or 0x7FFF (positive), and
+    truncated toward zero.
+    """
+    a = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
+    scaled = np.where(a < 0, a * 0x8000, a * 0x7FFF)
+    return np.trunc(scaled).astype(np.int16)
+
+
+def int16_to_float32(x: SamplesLike) -> np.ndarray:
+    """Convert ``int16`` samples to ``float32`` in [-1, 1) (divides by 32768)."""
+    return _as_int16(x).astype(np.float32) / np.float32(32768.0)
+
+
+def write_wav(path: PathLike, samples: SamplesLike, rate: int = SAMPLE_RATE) -> None:
+    """Write mono PCM16 samples to a WAV file."""
+    arr = _as_int16(samples)
+    with wave.open(os.fspath(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.ascontiguousarray(arr, dtype=_LE_INT16).tobytes())
+
+
+def read_wav(path: PathLike) -> tuple[np.ndarray, int]:
+    """Read a mono PCM16 WAV file; return ``(samples, rate)``.
+
+    Raises ``ValueError`` naming the file for anything else (stereo, 8/24/32-bit, compressed).
+    """
+    p = os.fspath(path)
+    try:
+        with wave.open(p, "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            if channels != 1 or width != 2:
+                raise ValueError(
+                    f"{p}: expected mono 16-bit PCM WAV, got {channels} channel(s) of "
+                    f"{width * 8}-bit samples"
+                )
+            frames = w.readframes(w.getnframes())
+    except wave.Error as exc:
+        raise ValueError(f"{p}: not a PCM WAV file ({exc})") from exc
+    return np.frombuffer(frames, dtype=_LE_INT16).astype(np.int16), rate
+
+
+def samples_to_ms(n: int, rate: int = SAMPLE_RATE) -> float:
+    """Duration of ``n`` samples in milliseconds."""
+    return n * 1000.0 / rate
+
+
+def ms_to_samples(ms: float, rate: int = SAMPLE_RATE) -> int:
+    """Number of samples in ``ms`` milliseconds, rounded down (as the seed's truncation)."""
+    return int((ms * rate) // 1000)
+
+
+class AudioBuffer:
+    """A growable ``int16`` buffer with amortised O(1) appends (capacity doubling).
+
+    :meth:`view` returns a view of the filled part without copying; a view stays valid (keeps
+    its values) after later appends, because growth allocates new storage and appends only
+    write past the end of earlier views.
+    """
+
+    __slots__ = ("_data", "_len")
+
+    def __init__(self, initial: SamplesLike | None = None, capacity: int = 0) -> None:
+        self._data = np.empty(max(int(capacity), 0), dtype=np.int16)
+        self._len = 0
+        if initial is not None:
+            self.append(initial)
+
+    def append(self, samples: SamplesLike) -> None:
+        """Append samples (int16 array, PCM16 bytes, or floats in [-1, 1])."""
+        arr = _as_int16(samples).reshape(-1)
+        n = arr.shape[0]
+        if not n:
+            return
+        need = self._len + n
+        if need > self._data.shape[0]:
+            cap = max(need, 2 * self._data.shape[0], 4096)
+            new = np.empty(cap, dtype=np.int16)
+            new[: self._len] = self._data[: self._len]
+            self._data = new
+        self._data[self._len : need] = arr
+        self._len = need
+
+    def view(self) -> np.ndarray:
+        """A read-only view of the filled samples (no copy)."""
+        v = self._data[: self._len]
+        v.flags.writeable = False
+        return v
+
+    def truncate(self, n_samples: int) -> None:
+        """Keep only the first ``n_samples`` samples (no-op if already shorter).
+
+        Views taken before the truncation keep the samples they showed: the kept part moves
+        to new storage, so later appends never overwrite them.
+        """
+        if n_samples < 0:
+            raise ValueError("n_samples must be >= 0")
+        if n_samples < self._len:
+            new = np.empty(self._data.shape[0], dtype=np.int16)
+            new[:n_samples] = self._data[:n_samples]
+            self._data = new
+            self._len = n_samples
+
+    def clear(self) -> None:
+        """Drop all samples."""
+        self._data = np.empty(0, dtype=np.int16)
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        return f"AudioBuffer({self._len} samples)"
