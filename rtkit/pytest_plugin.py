@@ -1,0 +1,170 @@
+"""rtkit's pytest plugin: options, the `rtkit` marker and the `rt_*` fixtures.
+
+Registered through the `pytest11` entry point. Only wiring lives here; the logic is in
+`rtkit.plugin_support`, `rtkit.record_mode` and `rtkit.assertions`. See docs/pytest.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from rtkit.assertions import watch
+from rtkit.plugin_support import (
+    RtCassette,
+    RtOptions,
+    RtSession,
+    cassette_path,
+    default_cassette_name,
+    io_loop,
+    make_cassette,
+    resolve_options,
+)
+from rtkit.record_mode import RECORD_MODES, MissingCassetteError, RecordMode
+
+try:  # async fixtures work in pytest-asyncio's strict mode too
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pragma: no cover - rt_client then needs another async plugin
+    _async_fixture = pytest.fixture
+
+__all__ = [
+    "rt_cassette",
+    "rt_cassette_dir",
+    "rt_cassette_name",
+    "rt_client",
+    "rt_config",
+    "rt_options",
+    "rt_record_mode",
+    "rt_server",
+]
+
+_SESSION_KEY = pytest.StashKey[RtSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rtkit", "rtkit: record / replay of Realtime API WebSocket sessions")
+    group.addoption(
+        "--rt-record-mode",
+        action="store",
+        default=None,
+        choices=RECORD_MODES,
+        help="rtkit record mode for WebSocket cassettes (default: none = replay only).",
+    )
+    group.addoption(
+        "--rt-pace",
+        action="store",
+        default=None,
+        help="rtkit replay timing: instant (default), recorded, or a speed factor such as 2.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "rtkit(cassette=None, record_mode=None, pace=None, vcr=False, upstream_url=None, ...): "
+        "record / replay this test's Realtime WebSocket traffic (see docs/pytest.md).",
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    io_loop.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail the test on a replay mismatch (it explains more than the client's timeout)."""
+    try:
+        result = yield
+    except BaseException as exc:
+        session = item.stash.get(_SESSION_KEY, None)
+        mismatch = session.mismatch() if session else None
+        if mismatch is not None and mismatch is not exc:
+            raise mismatch from exc
+        raise
+    session = item.stash.get(_SESSION_KEY, None)
+    if session is not None:
+        session.check()
+    return result
+
+
+@pytest.fixture
+def rt_config() -> dict[str, Any]:
+    """Options for every rtkit test in scope; override per module or class (like vcr_config)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def rt_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """`cassettes/<test module>` beside the test file."""
+    path = request.node.path
+    return os.path.join(path.parent, "cassettes", path.stem)
+
+
+@pytest.fixture
+def rt_options(request: pytest.FixtureRequest, rt_config: dict[str, Any]) -> RtOptions:
+    """The merged options: command line over `@pytest.mark.rtkit` over `rt_config`."""
+    try:
+        return resolve_options(
+            rt_config,
+            request.node.iter_markers(name="rtkit"),
+            cli_record_mode=request.config.getoption("--rt-record-mode"),
+            cli_pace=request.config.getoption("--rt-pace"),
+        )
+    except ValueError as exc:
+        problem = f"rtkit: {exc}"
+    pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture
+def rt_cassette_name(request: pytest.FixtureRequest, rt_options: RtOptions) -> str:
+    """The marker's `cassette=` or `[Class.]test_name[params]`, sanitised like pytest-recording."""
+    if rt_options.cassette:
+        return rt_options.cassette
+    return default_cassette_name(request.cls, request.node.name)
+
+
+@pytest.fixture
+def rt_record_mode(rt_options: RtOptions) -> RecordMode:
+    """The effective record mode (a `str` enum: "none", "once", ...)."""
+    return rt_options.record_mode
+
+
+@pytest.fixture
+def rt_cassette(rt_cassette_dir: str, rt_cassette_name: str, rt_options: RtOptions) -> RtCassette:
+    """The test's cassette: `.path`, `.mode`, `.plan`, and `.played` / `.unplayed` in replay."""
+    try:
+        return make_cassette(cassette_path(rt_cassette_dir, rt_cassette_name), rt_options)
+    except MissingCassetteError as exc:
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture
+def rt_server(request: pytest.FixtureRequest, rt_cassette: RtCassette) -> Iterator[Any]:
+    """A replay server (replay) or recording proxy (record modes) on 127.0.0.1.
+
+    `.ws_base_url` is what `AsyncOpenAI(websocket_base_url=...)` takes; `.url` the full
+    realtime URL.
+    """
+    session = RtSession(rt_cassette, search_dirs=[request.config.rootpath, os.getcwd()])
+    problem = session.precheck()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    request.node.stash[_SESSION_KEY] = session
+    with session:
+        yield session.server
+
+
+@_async_fixture
+async def rt_client(rt_server: Any, rt_cassette: RtCassette) -> AsyncIterator[Any]:
+    """A connected `rtkit.RealtimeClient` talking to `rt_server` (live-recorded or replayed)."""
+    client = RtSession.make_client(rt_server, rt_cassette)
+    watch(client)
+    await client.connect()
+    try:
+        yield client
+    finally:
+        await client.disconnect()
