@@ -43,7 +43,6 @@ back than the kept audio gets the part still kept.
 
 from __future__ import annotations
 
-import base64
 import copy
 from collections.abc import Mapping
 from typing import Any
@@ -52,7 +51,7 @@ import numpy as np
 
 from rtkit.audio import SAMPLE_RATE, AudioBuffer
 from rtkit.errors import ConversationError
-from rtkit.protocol.events import canonical_server_type
+from rtkit.protocol.events import BETA_TO_GA_SERVER_EVENTS, canonical_server_type
 
 __all__ = ["Delta", "Item", "RealtimeConversation"]
 
@@ -66,12 +65,6 @@ _EMPTY_AUDIO = np.zeros(0, dtype=np.int16)
 _EMPTY_AUDIO.flags.writeable = False
 _TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
 _FINAL_STATUSES = frozenset({"completed", "incomplete"})
-_LE_INT16 = np.dtype("<i2")
-
-
-def _decode_pcm16(b64: str) -> np.ndarray:
-    raw = base64.b64decode(b64)
-    return np.frombuffer(raw, dtype=_LE_INT16, count=len(raw) // 2)
 
 
 class _InputAudio:
@@ -151,6 +144,11 @@ class RealtimeConversation:
             "response.output_text.delta": self._text_delta,
             "response.function_call_arguments.delta": self._arguments_delta,
         }
+        # Both dialects' spellings, resolved once (canonical_server_type per event is slower).
+        for beta_name in BETA_TO_GA_SERVER_EVENTS:
+            ga_handler = self._handlers.get(canonical_server_type(beta_name))
+            if ga_handler is not None:
+                self._handlers[beta_name] = ga_handler
         self.clear()
 
     # ------------------------------------------------------------------ state
@@ -242,7 +240,7 @@ class RealtimeConversation:
         event_type = event.get("type")
         if not isinstance(event_type, str):
             raise ConversationError(f"server event without a type: {dict(event)!r:.200}")
-        handler = self._handlers.get(canonical_server_type(event_type))
+        handler = self._handlers.get(event_type)
         if handler is None:
             return None, None
         return handler(event_type, event)
@@ -541,12 +539,15 @@ class RealtimeConversation:
         return item, {"transcript": delta}
 
     def _audio_delta(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item, Delta]:
-        item = self._need_item(event_type, event.get("item_id"))
-        samples = _decode_pcm16(event.get("delta") or "")
-        buf = self._audio.get(item["id"])
+        # The hot path of a long audio response: keep it lean.
+        item_id = event.get("item_id")
+        buf = self._audio.get(item_id)  # type: ignore[arg-type]
         if buf is None:
-            buf = self._audio[item["id"]] = AudioBuffer(item["formatted"]["audio"])
-        buf.append(samples)
+            item = self._need_item(event_type, item_id)
+            buf = self._audio[item_id] = AudioBuffer(item["formatted"]["audio"])  # type: ignore[index]
+        else:
+            item = self._item_lookup[item_id]  # type: ignore[index]
+        samples = buf.append_base64(event.get("delta") or "")
         item["formatted"]["audio"] = buf.view()
         return item, {"audio": samples}
 
