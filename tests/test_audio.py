@@ -151,3 +151,29 @@ def test_audio_buffer_truncate() -> None:
     assert len(b) == 15
     with pytest.raises(ValueError):
         b.truncate(-1)
+
+
+def test_append_base64_returns_new_samples() -> None:
+    b = AudioBuffer(np.arange(3, dtype=np.int16))
+    new = b.append_base64(int16_to_base64(np.array([7, -8], dtype=np.int16)))
+    np.testing.assert_array_equal(new, [7, -8])
+    np.testing.assert_array_equal(b.view(), [0, 1, 2, 7, -8])
+    assert b.append_base64("").size == 0 and len(b) == 5
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_base64_with_and_without_pybase64(fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rtkit.audio as audio
+
+    if fast and audio._pybase64 is None:
+        pytest.skip("pybase64 not installed")
+    if not fast:
+        monkeypatch.setattr(audio, "_pybase64", None)
+    x = np.array([1, -2, 300], dtype=np.int16)
+    b64 = int16_to_base64(x)
+    assert b64 == base64.b64encode(x.tobytes()).decode()
+    np.testing.assert_array_equal(base64_to_int16(b64), x)
+    # lenient like the stdlib: embedded newlines are skipped
+    np.testing.assert_array_equal(base64_to_int16(b64[:4] + "\n" + b64[4:]), x)
+    ro = base64_to_int16(b64, copy=False)
+    assert not ro.flags.writeable
