@@ -490,6 +490,7 @@ class RtSession:
         self.search_dirs = list(search_dirs)
         self.api_key: str | None = None
         self.server: Any = None
+        self._servers: list[Any] = []
         self._stack = contextlib.ExitStack()
 
     def precheck(self) -> str | None:
@@ -515,9 +516,9 @@ class RtSession:
                 path.parent.mkdir(parents=True, exist_ok=True)
             if self.options.vcr:
                 self._stack.enter_context(http_cassette(self.cassette))
+            self._stack.callback(self._stop)
             self.server = io_loop.run(self._start())
             self.cassette.server = self.server
-            self._stack.callback(self._stop)
             self._stack.enter_context(NetworkAllowance(self._ports(), io_loop.thread_id))
         except BaseException:
             self._stack.close()
@@ -532,27 +533,47 @@ class RtSession:
     async def _start(self) -> Any:
         plan_ = self.cassette.plan
         if plan_.replay_only:
-            from rtkit.server.replay_server import ReplayServer
+            return await self._enter(self._replay_server())
+        if not plan_.hybrid:
+            return await self._enter(self._recording_proxy())
+        episodes = _episode_count(self.cassette.path)
+        if episodes == 0:
+            return await self._enter(self._recording_proxy())
+        replay = await self._enter(self._replay_server())
+        record = await self._enter(self._recording_proxy())
+        return await self._enter(EpisodeRouter(replay, record, episodes))
 
-            server = ReplayServer(
-                str(self.cassette.path), pace=self.options.pace, **self.options.replay_options
-            )
-        else:
-            from rtkit.server.proxy import RecordingProxy
-
-            server = RecordingProxy(
-                str(self.cassette.path),
-                upstream_url=self.options.upstream_url,
-                api_key=self.api_key,
-                append=plan_.keep_existing,
-            )
+    async def _enter(self, server: Any) -> Any:
         await server.__aenter__()
+        self._servers.append(server)
         return server
 
+    def _replay_server(self) -> Any:
+        from rtkit.server.replay_server import ReplayServer
+
+        return ReplayServer(
+            str(self.cassette.path), pace=self.options.pace, **self.options.replay_options
+        )
+
+    def _recording_proxy(self) -> Any:
+        from rtkit.server.proxy import RecordingProxy
+
+        return RecordingProxy(
+            str(self.cassette.path),
+            upstream_url=self.options.upstream_url,
+            api_key=self.api_key,
+            append=self.cassette.plan.keep_existing,
+        )
+
+    async def _stop_all(self) -> None:
+        while self._servers:
+            server = self._servers.pop()
+            await server.__aexit__(None, None, None)
+
     def _stop(self) -> None:
-        server, self.server = self.server, None
-        if server is not None:
-            io_loop.run(server.__aexit__(None, None, None))
+        if self._servers:
+            io_loop.run(self._stop_all())
+        self.server = None
 
     def _ports(self) -> list[int]:
         from urllib.parse import urlsplit
@@ -588,6 +609,13 @@ class RtSession:
         return RealtimeClient(**kwargs)
 
 
+def _episode_count(path: Path) -> int:
+    """How many episodes (connections) the cassette at `path` holds."""
+    from rtkit.cassette import Cassette
+
+    return len(Cassette.load(path).episodes)
+
+
 def _cassette_dialect(cassette: RtCassette) -> str | None:
     """The dialect the cassette's header names (None when unknown or not recorded yet)."""
     if not cassette.path.exists():
@@ -602,3 +630,104 @@ def _cassette_dialect(cassette: RtCassette) -> str | None:
         return None
     dialect = header.get("dialect") if isinstance(header, dict) else None
     return dialect if dialect in ("ga", "beta") else None
+
+
+# --------------------------------------------------------------------------- new_episodes front
+
+
+class EpisodeRouter:
+    """`new_episodes` with a cassette: replay the recorded connections, record the new ones.
+
+    A WebSocket front on 127.0.0.1 that bridges connection *k* to `replay` (a started replay
+    server) while *k* < `recorded`, and to `record` (a started recording proxy) after that,
+    forwarding path, query, the dialect header and subprotocols, frames both ways and the close.
+    """
+
+    def __init__(self, replay: Any, record: Any, recorded: int) -> None:
+        self.replay = replay
+        self.record = record
+        self.recorded = recorded
+        self.connections = 0
+        self._server: Any = None
+        self.url = ""
+        self.ws_base_url = ""
+
+    @property
+    def played(self) -> list[Any]:
+        """Events the replay server played."""
+        return list(getattr(self.replay, "played", None) or [])
+
+    @property
+    def unplayed(self) -> list[Any]:
+        """Recorded events the replay server did not play."""
+        return list(getattr(self.replay, "unplayed", None) or [])
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Replay mismatches."""
+        return list(getattr(self.replay, "errors", None) or [])
+
+    async def __aenter__(self) -> EpisodeRouter:
+        from websockets.asyncio.server import serve
+
+        self._server = await serve(self._bridge, "127.0.0.1", 0, select_subprotocol=_first_offered)
+        port = self._server.sockets[0].getsockname()[1]
+        self.ws_base_url = f"ws://127.0.0.1:{port}/v1"
+        self.url = f"{self.ws_base_url}/realtime"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _bridge(self, downstream: Any) -> None:
+        from urllib.parse import urlsplit
+
+        from websockets.asyncio.client import connect
+
+        index, self.connections = self.connections, self.connections + 1
+        target = self.replay if index < self.recorded else self.record
+        base = urlsplit(str(target.url))
+        path = downstream.request.path if downstream.request else "/v1/realtime"
+        url = f"{base.scheme}://{base.netloc}{path}"
+        headers = downstream.request.headers if downstream.request else {}
+        extra = {k: v for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS}
+        offered = [
+            p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()
+        ]
+        async with connect(
+            url,
+            additional_headers=extra,
+            subprotocols=offered or None,  # type: ignore[arg-type]
+            max_size=None,
+            compression=None,
+        ) as upstream:
+            await _pump_both(downstream, upstream)
+
+
+_FORWARDED_HEADERS = {"authorization", "openai-beta", "api-key", "openai-organization"}
+
+
+def _first_offered(connection: Any, subprotocols: Any) -> Any:
+    return subprotocols[0] if subprotocols else None
+
+
+async def _pump_both(a: Any, b: Any) -> None:
+    """Forward frames a -> b and b -> a until either side closes, then close the other."""
+
+    async def pump(src: Any, dst: Any) -> None:
+        try:
+            async for message in src:
+                await dst.send(message)
+        except Exception:
+            pass
+        finally:
+            code = src.close_code or 1000
+            with contextlib.suppress(Exception):
+                await dst.close(code if code not in (1005, 1006) else 1000, src.close_reason or "")
+
+    tasks = [asyncio.ensure_future(pump(a, b)), asyncio.ensure_future(pump(b, a))]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait(tasks, timeout=5)
+    for task in tasks:
+        task.cancel()
