@@ -101,14 +101,17 @@ class FakeRealtime:
         transcripts: list[str] | None = None,
         model: str = "gpt-realtime",
         delta_delay: float = 0.015,
+        default_reply: Reply | None = None,
     ) -> None:
         self.replies = list(replies)
+        self.default_reply = default_reply or Reply(text="OK.", audio_ms=400)
         self.transcripts = list(transcripts or [])
         self.model = model
         self.delta_delay = delta_delay
         self._rng = random.Random(seed)
         self._server: Any = None
         self.url = ""
+        self.connections = 0
 
     async def __aenter__(self) -> FakeRealtime:
         self._server = await serve(self._handle, "127.0.0.1", 0, subprotocols=None)
@@ -133,6 +136,7 @@ class FakeRealtime:
     # ----------------------------------------------------------------------- connection
 
     async def _handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
         headers = ws.request.headers if ws.request else {}
         offered = headers.get("sec-websocket-protocol", "") or ""
         beta = headers.get("openai-beta") == "realtime=v1" or "openai-beta.realtime-v1" in offered
@@ -496,7 +500,7 @@ class _Conn:
 
     def start_response(self, options: dict[str, Any]) -> None:
         self.active_response = self.up._id("resp_")
-        reply = self.up.replies.pop(0) if self.up.replies else Reply(text="OK.", audio_ms=400)
+        reply = self.up.replies.pop(0) if self.up.replies else self.up.default_reply
         self.response_task = asyncio.ensure_future(
             self.respond(self.active_response, reply, options)
         )

@@ -1,0 +1,134 @@
+"""Per-test cost of rtkit's pytest plugin: 200 replayed tests vs 200 empty tests.
+
+    .venv/bin/python benchmarks/plugin_overhead.py [--n 200]
+
+Records one small cassette (a text turn: session.update, a user message, a streamed text
+answer) from the scripted upstream in cassettes/scripted_upstream.py, then runs, each in one
+pytest session: N empty tests, N tests replaying that cassette through `rt_client` (rtkit's
+client, loopback WebSocket to the replay server), and N tests using only `rt_server` with a bare
+`websockets` client. Prints wall time per session and the overhead per replayed test. Target:
+< 30 ms per replayed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "cassettes"))
+
+from scripted_upstream import FakeRealtime, Reply  # noqa: E402
+
+INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+
+EMPTY = """
+import pytest
+
+@pytest.mark.parametrize("n", range({n}))
+def test_empty(n):
+    pass
+"""
+
+CLIENT = """
+import pytest
+from rtkit.assertions import rt_conversation
+
+@pytest.mark.rtkit(cassette="ref_client")
+@pytest.mark.parametrize("n", range({n}))
+async def test_replayed(rt_client, n):
+    rt_client.update_session(modalities=["text"])
+    rt_client.send_user_message_content([{{"type": "input_text", "text": "Capital of France?"}}])
+    while True:
+        payload = await rt_client.wait_for_next_completed_item(timeout=5)
+        if payload["item"].get("role") == "assistant":
+            break
+    rt_conversation(rt_client).expect.no_errors().assistant_said("Paris")
+"""
+
+SERVER = """
+import json
+import pytest
+from websockets.sync.client import connect
+
+@pytest.mark.rtkit(cassette="ref_server")
+@pytest.mark.parametrize("n", range({n}))
+def test_replayed(rt_server, n):
+    with connect(rt_server.url + "?model=gpt-realtime") as ws:
+        assert json.loads(ws.recv())["type"] == "session.created"
+        ws.send(json.dumps({{"type": "session.update",
+                             "session": {{"type": "realtime", "instructions": "Be brief."}}}}))
+        assert json.loads(ws.recv())["type"] == "session.updated"
+"""
+
+
+def run_pytest(directory: Path, *args: str, env: dict[str, str] | None = None) -> float:
+    """Run pytest in a subprocess; return its wall time in seconds (fails loudly)."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=directory, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit(f"pytest failed in {directory}: {' '.join(args)}")
+    return elapsed
+
+
+def record_cassettes(directory: Path) -> None:
+    """Record ref_client.jsonl and ref_server.jsonl against the scripted upstream."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = FakeRealtime(
+        [], seed="bench", default_reply=Reply(text="The capital of France is Paris."), delta_delay=0
+    )
+    asyncio.run_coroutine_threadsafe(fake.__aenter__(), loop).result(10)
+    env = {**os.environ, "RTKIT_UPSTREAM_URL": fake.url, "OPENAI_API_KEY": "sk-bench-fake"}
+    try:
+        for name in ("client", "server"):
+            run_pytest(directory / name, "--rt-record-mode=once", "-k", "replayed and 0", env=env)
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="tests per session (default 200)")
+    args = parser.parse_args()
+    n = args.n
+    with tempfile.TemporaryDirectory(prefix="rtkit-bench-") as tmp:
+        base = Path(tmp)
+        for name, body in (("empty", EMPTY), ("client", CLIENT), ("server", SERVER)):
+            (base / name).mkdir()
+            (base / name / "pytest.ini").write_text(INI)
+            (base / name / f"test_{name}.py").write_text(textwrap.dedent(body.format(n=n)))
+        record_cassettes(base)
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY",)}
+        env.pop("RTKIT_UPSTREAM_URL", None)
+        results = {}
+        for name in ("empty", "client", "server"):
+            run_pytest(base / name, env=env)  # warm-up (imports, .pyc)
+            results[name] = min(run_pytest(base / name, env=env) for _ in range(2))
+    empty = results["empty"]
+    print(f"{n} tests per pytest session (best of 2 runs, wall time incl. interpreter start)")
+    print(f"  empty tests                  {empty:7.2f} s  ({empty / n * 1000:6.2f} ms/test)")
+    for name, label in (("client", "replayed, rt_client turn"), ("server", "replayed, rt_server")):
+        total = results[name]
+        overhead = (total - empty) / n * 1000
+        print(f"  {label:<28} {total:7.2f} s  overhead {overhead:6.2f} ms/test")
+    worst = max((results[k] - empty) / n * 1000 for k in ("client", "server"))
+    print(f"target < 30 ms per replayed test: {'met' if worst < 30 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
