@@ -463,15 +463,13 @@ def warn_unplayed(cassette: RtCassette, unplayed: list[Any]) -> None:
 
 
 def _event_type(entry: Any) -> str:
-    event = getattr(entry, "event", entry)
-    if isinstance(event, Mapping):
-        inner = event.get("event")
-        if isinstance(inner, Mapping):
-            event = inner
-        direction = getattr(entry, "dir", None) or ""
-        prefix = f"{direction} " if direction else ""
-        return f"{prefix}{event.get('type', '?')}"
-    return str(getattr(entry, "type", "?"))
+    """`dir type` of a cassette line, a `{"dir", "event"}` dict or a bare event."""
+    if isinstance(entry, Mapping):
+        direction, event = entry.get("dir") or entry.get("source"), entry.get("event", entry)
+    else:
+        direction, event = getattr(entry, "dir", None), getattr(entry, "event", None)
+    kind = event.get("type", "?") if isinstance(event, Mapping) else getattr(entry, "type", "?")
+    return f"{direction} {kind}" if direction else str(kind)
 
 
 # --------------------------------------------------------------------------- the per-test session
@@ -526,9 +524,17 @@ class RtSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        unplayed = self.cassette.unplayed if self.cassette.plan.replay else []
         self._stack.close()
-        if self.cassette.plan.replay and not self.cassette.plan.record:
-            warn_unplayed(self.cassette, self.cassette.unplayed)
+        if not unplayed:
+            return
+        if not self.options.allow_unplayed:
+            raise AssertionError(
+                f"rtkit: {len(unplayed)} recorded event(s) of {self.cassette.path} were not "
+                f"played ({', '.join(_event_type(e) for e in unplayed[:5])}); the test ended "
+                "early or the app changed (allow_unplayed=False)"
+            )
+        warn_unplayed(self.cassette, unplayed)
 
     async def _start(self) -> Any:
         plan_ = self.cassette.plan

@@ -7,7 +7,6 @@ tests under test run in pytester, pointed at it with `RTKIT_UPSTREAM_URL`.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import sys
 import threading
@@ -319,51 +318,6 @@ def test_xdist(pytester: pytest.Pytester, upstream: Upstream) -> None:
     result = pytester.runpytest_subprocess("-n", "4")
     result.assert_outcomes(passed=8)
     assert len(list((pytester.path / "cassettes" / "test_many").iterdir())) == 8
-
-
-def test_http_side_with_vcr(
-    pytester: pytest.Pytester, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b'{"client_secret": {"value": "ek_test_123"}}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv("RT_HTTP_URL", f"http://127.0.0.1:{httpd.server_address[1]}/secret")
-    pytester.makepyfile(
-        test_http="""
-        import json, os, urllib.request
-        import pytest
-        from websockets.sync.client import connect
-
-        @pytest.mark.rtkit(vcr=True)
-        def test_mint_then_connect(rt_server, rt_cassette):
-            with urllib.request.urlopen(os.environ["RT_HTTP_URL"]) as resp:
-                secret = json.load(resp)["client_secret"]["value"]
-            assert secret.startswith("ek_")
-            with connect(rt_server.url + "?model=gpt-realtime") as ws:
-                assert json.loads(ws.recv())["type"] == "session.created"
-        """
-    )
-    pytester.runpytest("--rt-record-mode=once").assert_outcomes(passed=1)
-    httpd.shutdown()
-    httpd.server_close()
-    upstream.stop()
-    directory = pytester.path / "cassettes" / "test_http"
-    assert sorted(p.name for p in directory.iterdir()) == [
-        "test_mint_then_connect.http.yaml",
-        "test_mint_then_connect.jsonl",
-    ]
-    pytester.runpytest().assert_outcomes(passed=1)
 
 
 def test_unplayed_events_are_reported(pytester: pytest.Pytester, upstream: Upstream) -> None:
