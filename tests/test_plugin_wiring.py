@@ -221,3 +221,24 @@ def test_http_side_with_vcr(
     result.stdout.fnmatch_lines(["*CannotOverwriteExistingCassetteException*"])
     monkeypatch.setenv("RT_HTTP_URL", http_url)
     project.runpytest_subprocess("-k", "mint").assert_outcomes(passed=1)
+
+
+def test_xdist_workers_get_their_own_servers_and_cassettes(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_many="""
+        import json
+        import pytest
+        from websockets.sync.client import connect
+
+        @pytest.mark.rtkit
+        @pytest.mark.parametrize("n", range(8))
+        def test_conn(rt_server, n):
+            with connect(rt_server.url) as ws:
+                assert json.loads(ws.recv())["type"] == "session.created"
+        """
+    )
+    result = project.runpytest_subprocess("-n", "4", "--rt-record-mode=once", "-k", "test_conn")
+    result.assert_outcomes(passed=8)
+    names = sorted(p.name for p in (project.path / "cassettes" / "test_many").iterdir())
+    assert names == [f"test_conn[{n}].jsonl" for n in range(8)]
+    project.runpytest_subprocess("-n", "4", "-k", "test_conn").assert_outcomes(passed=8)
