@@ -1,0 +1,156 @@
+"""Secret redaction: never optional, extendable vcrpy-style.
+
+Built-in filters (always on): `Authorization`/`api-key` headers, the
+`openai-insecure-api-key.*` subprotocol, `api_key`/`key`/`token` query parameters, and any
+`sk-...`, `sk-proj-...`, `ek_...` or `Bearer ...` value inside a frame. Replacing on the raw
+text keeps JSON valid because the patterns only span characters that need no escaping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+__all__ = ["BUILTIN_REDACTIONS", "PLACEHOLDER", "Redactor"]
+
+PLACEHOLDER = "REDACTED"
+
+BUILTIN_REDACTIONS = [
+    "authorization-header",
+    "api-key-header",
+    "insecure-api-key-subprotocol",
+    "key-query-params",
+    "sk-keys",
+    "ek-keys",
+    "bearer-tokens",
+]
+
+SECRET_HEADERS = frozenset({"authorization", "api-key", "proxy-authorization", "cookie"})
+# Handshake and hop-by-hop headers: they describe the socket, not the session.
+DROPPED_HEADERS = frozenset({
+    "host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-extensions", "sec-websocket-protocol", "sec-websocket-accept",
+    "content-length", "transfer-encoding", "keep-alive", "te",
+})
+SECRET_QUERY_PARAMS = frozenset({"api_key", "api-key", "key", "token", "access_token"})
+INSECURE_KEY_PROTOCOL = "openai-insecure-api-key."
+
+_FRAME_SECRETS = re.compile(
+    r"(?P<sk>\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,})"
+    r"|(?P<ek>\bek_[A-Za-z0-9_\-]{16,})"
+    r"|(?P<bearer>\bBearer\s+[A-Za-z0-9_\-.~+/=:]{8,})"
+)
+_REPLACEMENTS = {"sk": "sk-REDACTED", "ek": "ek_REDACTED", "bearer": "Bearer REDACTED"}
+
+EventHook = Callable[[dict[str, Any], str], "dict[str, Any] | None"]
+
+
+def _replace_builtin(match: re.Match[str]) -> str:
+    return _REPLACEMENTS[match.lastgroup or "sk"]
+
+
+class Redactor:
+    """Applies the built-in secret filters plus the user's own.
+
+    extra_headers: more header names whose values become `REDACTED`.
+    patterns: regexes (strings or compiled, or `(regex, replacement)` pairs) applied to every
+        frame's text; the default replacement is `REDACTED`.
+    before_record_event: `hook(event, direction) -> event | None`, called with each JSON event
+        (a copy); return the event to keep (possibly changed) or None to drop it.
+    secrets: live values (e.g. the API key) that must never be written; they are replaced
+        wherever they appear, and `find_secret` lets writers refuse a file that still has one.
+    """
+
+    def __init__(
+        self,
+        extra_headers: Iterable[str] = (),
+        patterns: Iterable[str | re.Pattern[str] | tuple[str | re.Pattern[str], str]] = (),
+        before_record_event: EventHook | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.secret_headers = SECRET_HEADERS | {h.lower() for h in extra_headers}
+        self.patterns: list[tuple[re.Pattern[str], str]] = []
+        for p in patterns:
+            regex, repl = p if isinstance(p, tuple) else (p, PLACEHOLDER)
+            self.patterns.append((re.compile(regex) if isinstance(regex, str) else regex, repl))
+        self.before_record_event = before_record_event
+        self.secrets = tuple(s for s in secrets if s and len(s) >= 4)
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the redactions applied, for the cassette header."""
+        names = list(BUILTIN_REDACTIONS)
+        if self.secret_headers - SECRET_HEADERS:
+            names.append("user-headers")
+        if self.patterns:
+            names.append("user-patterns")
+        if self.before_record_event is not None:
+            names.append("before-record-event")
+        return names
+
+    # -- handshake -------------------------------------------------------------------------
+
+    def headers(self, headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+        """Lower-cased request headers with secrets replaced and handshake headers dropped."""
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        out: dict[str, str] = {}
+        for name, value in items:
+            key = name.lower()
+            if key in DROPPED_HEADERS:
+                continue
+            out[key] = PLACEHOLDER if key in self.secret_headers else self.text(str(value))
+        return out
+
+    def subprotocols(self, subprotocols: Sequence[str]) -> list[str]:
+        """Subprotocols with the insecure API key replaced."""
+        return [
+            INSECURE_KEY_PROTOCOL + PLACEHOLDER if p.startswith(INSECURE_KEY_PROTOCOL) else p
+            for p in subprotocols
+        ]
+
+    def query(self, query: str) -> str:
+        """A query string with key-like parameters replaced."""
+        if not query:
+            return ""
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [
+            (k, PLACEHOLDER if k.lower() in SECRET_QUERY_PARAMS else self.text(v)) for k, v in pairs
+        ]
+        return urlencode(kept, safe="/:-_.")
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def text(self, text: str) -> str:
+        """Any text with built-in patterns, live secrets and user patterns replaced."""
+        if "sk-" in text or "ek_" in text or "Bearer" in text:
+            text = _FRAME_SECRETS.sub(_replace_builtin, text)
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, PLACEHOLDER)
+        for regex, repl in self.patterns:
+            text = regex.sub(repl, text)
+        return text
+
+    def event(
+        self, raw: str, event: dict[str, Any], direction: str
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Redact one JSON event; returns its new text and object, or None to drop it."""
+        if self.before_record_event is not None:
+            changed = self.before_record_event(json.loads(raw), direction)
+            if changed is None:
+                return None
+            raw = json.dumps(changed, ensure_ascii=False, separators=(",", ":"))
+        red = self.text(raw)
+        if red is not raw and red != raw:
+            return red, json.loads(red)
+        return raw, event if self.before_record_event is None else json.loads(raw)
+
+    def find_secret(self, text: str) -> str | None:
+        """The first live secret found in `text`, or None."""
+        for secret in self.secrets:
+            if secret in text:
+                return secret
+        return None
