@@ -23,9 +23,27 @@ _EXPORTS = {
     "RecordingProxy": "rtkit.server.proxy",
     "Cassette": "rtkit.cassette",
     "CannotOverwriteExistingCassetteException": "rtkit.errors",
+    "rt_conversation": "rtkit.assertions",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "CannotOverwriteExistingCassetteException",
+    "Cassette",
+    "Close",
+    "ConnectRequest",
+    "RealtimeAPI",
+    "RealtimeClient",
+    "RealtimeConversation",
+    "RealtimeEventHandler",
+    "RecordingProxy",
+    "RecordingTransport",
+    "ReplayServer",
+    "ReplayTransport",
+    "Transport",
+    "WebSocketTransport",
+    "__version__",
+    "rt_conversation",
+]
 
 if TYPE_CHECKING:
     from rtkit.client.api import RealtimeAPI

@@ -1,0 +1,194 @@
+"""RealtimeAPI: a thin event layer over a transport (the seed's `RealtimeAPI`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from rtkit.client.event_handler import RealtimeEventHandler
+from rtkit.client.ids import generate_id
+from rtkit.errors import NotConnectedError, TransportError
+from rtkit.protocol.events import Dialect
+from rtkit.transport.base import Close, ConnectRequest, Transport
+
+__all__ = ["DEFAULT_URL", "RealtimeAPI", "realtime_url"]
+
+log = logging.getLogger("rtkit")
+
+DEFAULT_URL = "wss://api.openai.com/v1/realtime"
+
+
+def realtime_url(url: str | None, model: str | None) -> str:
+    """`url` (default: the live API) with `model` added to its query unless it has one."""
+    parts = urlsplit(url or DEFAULT_URL)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if model and not any(k == "model" for k, _ in query):
+        query.append(("model", model))
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/:-_.")))
+
+
+class RealtimeAPI(RealtimeEventHandler):
+    """Connects through a `Transport` and turns frames into events.
+
+    Dispatches `server.<type>` then `server.*` for every server event, and `client.<type>`
+    then `client.*` for every client event before it is written. `error` is dispatched for
+    frames that are not one JSON object and for write failures; `close` when the connection
+    ends (`{"code", "reason", "by", "error"}`).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = "gpt-realtime",
+        dialect: Dialect = "ga",
+        transport: Transport | None = None,
+        headers: Mapping[str, str] | None = None,
+        debug: bool = False,
+    ) -> None:
+        super().__init__()
+        if dialect not in ("ga", "beta"):
+            raise ValueError(f"dialect must be 'ga' or 'beta', not {dialect!r}")
+        self.url = url or DEFAULT_URL
+        self.api_key = api_key
+        self.model = model
+        self.dialect: Dialect = dialect
+        self.extra_headers = dict(headers or {})
+        self.debug = debug
+        self._transport = transport
+        self._queue: asyncio.Queue[str | None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._connected = False
+
+    @property
+    def transport(self) -> Transport | None:
+        """The transport in use (created on first connect when none was given)."""
+        return self._transport
+
+    def is_connected(self) -> bool:
+        """True while connected."""
+        return self._connected
+
+    def connect_request(self, model: str | None = None) -> ConnectRequest:
+        """The URL and headers `connect` uses."""
+        headers = dict(self.extra_headers)
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        if self.dialect == "beta":
+            headers["OpenAI-Beta"] = "realtime=v1"
+        return ConnectRequest(url=realtime_url(self.url, model or self.model), headers=headers)
+
+    async def connect(self, model: str | None = None) -> None:
+        """Open the connection and start the receive and send loops."""
+        if self._connected:
+            raise TransportError("already connected; use disconnect() first")
+        if self._transport is None:
+            from rtkit.transport.websocket import WebSocketTransport
+
+            self._transport = WebSocketTransport()
+        await self._transport.connect(self.connect_request(model))
+        self._connected = True
+        self._queue = asyncio.Queue()
+        self._reader = asyncio.create_task(self._receive_loop(self._transport))
+        self._writer = asyncio.create_task(self._send_loop(self._transport, self._queue))
+
+    async def disconnect(self, code: int = 1000, reason: str = "") -> None:
+        """Flush queued events, close the connection and stop the loops."""
+        transport, writer, queue = self._transport, self._writer, self._queue
+        if writer is not None and queue is not None and not writer.done():
+            queue.put_nowait(None)
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(writer), 5.0)
+        was_connected = self._connected
+        self._connected = False
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                await transport.close(code, reason)
+        for task in (self._reader, self._writer):
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._reader = self._writer = None
+        self._queue = None
+        if was_connected:
+            self.dispatch("close", {"code": code, "reason": reason, "by": "client", "error": False})
+
+    def send(self, event_name: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Queue a client event (returns at once; events are written in call order)."""
+        if not self._connected or self._queue is None:
+            raise NotConnectedError(f"cannot send {event_name!r}: not connected (call connect())")
+        if data is not None and not isinstance(data, Mapping):
+            raise TypeError(f"data for {event_name!r} must be a mapping, not {type(data).__name__}")
+        event = {"event_id": generate_id("evt_"), "type": event_name, **(data or {})}
+        self.dispatch(f"client.{event_name}", event)
+        self.dispatch("client.*", event)
+        if self.debug:
+            log.debug("rtkit sent: %s", event_name)
+        self._queue.put_nowait(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        return event
+
+    async def _send_loop(self, transport: Transport, queue: asyncio.Queue[str | None]) -> None:
+        while True:
+            text = await queue.get()
+            if text is None:
+                return
+            try:
+                await transport.send(text)
+            except Exception as exc:
+                self.dispatch("error", {"type": "transport_error", "message": str(exc),
+                                        "error": exc})
+                return
+
+    async def _receive_loop(self, transport: Transport) -> None:
+        while True:
+            try:
+                frame = await transport.recv()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a transport that fails counts as a dropped connection
+                frame = Close(None, f"receive failed: {exc}", "server")
+            if isinstance(frame, Close):
+                self._closed_by_peer(frame)
+                return
+            self._receive_frame(frame)
+
+    def _receive_frame(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes | bytearray):
+            self._frame_error("binary frame received; the Realtime API sends JSON text", frame)
+            return
+        try:
+            event = json.loads(frame)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            self._frame_error(f"server frame is not JSON ({exc})", frame)
+            return
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            self._frame_error("server frame is not a JSON object with a 'type'", frame)
+            return
+        if self.debug:
+            log.debug("rtkit received: %s", event["type"])
+        self.dispatch(f"server.{event['type']}", event)
+        self.dispatch("server.*", event)
+
+    def _frame_error(self, message: str, frame: str | bytes) -> None:
+        preview = frame[:200] if isinstance(frame, str) else f"<{len(frame)} bytes>"
+        self.dispatch("error", {"type": "invalid_frame", "message": message, "frame": preview})
+
+    def _closed_by_peer(self, close: Close) -> None:
+        was_connected = self._connected
+        self._connected = False
+        if self._queue is not None:
+            self._queue.put_nowait(None)
+        if was_connected:
+            self.dispatch("close", {
+                "code": close.code,
+                "reason": close.reason,
+                "by": close.by,
+                "error": close.code not in (1000, 1001),
+            })
