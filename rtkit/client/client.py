@@ -108,6 +108,7 @@ class RealtimeClient(RealtimeEventHandler):
         self.session_config: dict[str, Any] = copy.deepcopy(DEFAULT_SESSION_CONFIG)
         self._completed: set[str] = set()
         self._tool_calls: set[str] = set()
+        self._item_queues: dict[str, asyncio.Queue[Any]] = {}
         self.conversation.server_vad = False
 
     def _add_api_event_handlers(self) -> None:
@@ -228,6 +229,7 @@ class RealtimeClient(RealtimeEventHandler):
         self.conversation.clear()
         self._completed.clear()
         self._tool_calls.clear()
+        self._item_queues.clear()
 
     async def reset(self) -> bool:
         """Disconnect, drop every handler and tool, and restore the default session config."""
@@ -361,15 +363,32 @@ class RealtimeClient(RealtimeEventHandler):
         return {"item": item}
 
     async def wait_for_next_item(self, timeout: float | None = None) -> dict[str, Any]:
-        """The next item appended to the conversation, as `{"item": item}`."""
+        """The next item appended to the conversation, as `{"item": item}`.
+
+        From the first call on, items are queued, so consecutive calls return every item in
+        order even when several arrive at once. Raises `TimeoutError` after `timeout` s.
+        """
         return await self._wait_item("conversation.item.appended", timeout)
 
     async def wait_for_next_completed_item(self, timeout: float | None = None) -> dict[str, Any]:
-        """The next item completed in the conversation, as `{"item": item}`."""
+        """The next item completed in the conversation, as `{"item": item}` (queued like
+        `wait_for_next_item`)."""
         return await self._wait_item("conversation.item.completed", timeout)
 
     async def _wait_item(self, event_name: str, timeout: float | None) -> dict[str, Any]:
-        payload = await self.wait_for_next(event_name, timeout)
-        if payload is None:
-            raise TimeoutError(f"no {event_name} event within {timeout} s")
+        # The first call starts a backlog: items appended/completed between two calls are
+        # returned by the next call instead of being missed (the seed's waits lose them when
+        # events arrive in a burst, as they do in instant replay).
+        queue = self._item_queues.setdefault(event_name, asyncio.Queue())
+        try:
+            payload = await asyncio.wait_for(queue.get(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no {event_name} event within {timeout} s") from None
         return {"item": payload["item"]}
+
+    def dispatch(self, event_name: str, payload: Any = None) -> None:
+        """Dispatch to handlers (and to the backlog of `wait_for_next_*item`)."""
+        queue = self._item_queues.get(event_name)
+        if queue is not None:
+            queue.put_nowait(payload)
+        super().dispatch(event_name, payload)

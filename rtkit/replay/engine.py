@@ -1,0 +1,292 @@
+"""The sans-I/O replay engine: one recorded episode, driven by the client's frames.
+
+Feed it what the client sends; it returns what the server should send next. No sockets, no
+clock: the shells (`ReplayServer`, `ReplayTransport`) move bytes and keep time.
+
+Causal gating: a recorded server event is released once every client event recorded before it
+has arrived and matched. Server events recorded before the first client event are released by
+`start()`. A recorded server close is released as a `SendClose`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtkit.cassette import CloseLine, Event, Frame
+from rtkit.errors import CannotOverwriteExistingCassetteException
+from rtkit.replay.matching import Difference, MatchPolicy, any_in, compare_events, rewrite_ids
+
+__all__ = ["Output", "ReplayEngine", "SendClose", "SendError", "SendFrame"]
+
+Line = Event | Frame | CloseLine
+
+
+@dataclass(frozen=True)
+class SendFrame:
+    """Send this text (or bytes) to the client; `t` is its recorded offset in ms."""
+
+    data: str | bytes
+    t: float
+
+
+@dataclass(frozen=True)
+class SendClose:
+    """Close the connection as recorded."""
+
+    code: int | None
+    reason: str
+    t: float
+
+
+@dataclass(frozen=True)
+class SendError:
+    """Send an API-shaped `error` event (a mismatch or bad input); `t` is unused."""
+
+    event: dict[str, Any]
+    t: float = 0.0
+
+    @property
+    def data(self) -> str:
+        return json.dumps(self.event, separators=(",", ":"))
+
+
+Output = SendFrame | SendClose | SendError
+
+
+def api_error(code: str, message: str, *, param: str | None = None,
+              client_event_id: str | None = None,
+              error_type: str = "invalid_request_error") -> dict[str, Any]:
+    """An `error` server event shaped like the live API's."""
+    import secrets
+
+    return {
+        "type": "error",
+        "event_id": "event_" + secrets.token_hex(10),
+        "error": {"type": error_type, "code": code, "message": message, "param": param,
+                  "event_id": client_event_id},
+    }
+
+
+@dataclass
+class ReplayEngine:
+    """Replays one episode. `lines` is the episode's lines after its connect line, in order
+    (an iterator is consumed lazily, so long episodes are streamed).
+
+    `position` counts client events matched so far; `failure` holds the first mismatch.
+    """
+
+    lines: Iterable[Line]
+    policy: MatchPolicy = field(default_factory=MatchPolicy)
+    cassette_path: str = "<cassette>"
+    conn: int = 0
+    record_mode: str = "none"
+
+    def __post_init__(self) -> None:
+        self._it: Iterator[Line] = iter(self.lines)
+        self._peeked: Line | None = None
+        self._exhausted = False
+        self.bindings: dict[str, str] = {}
+        self.position = 0
+        self.anchor_t = 0.0  # recorded time of the last matched client event
+        self.failure: CannotOverwriteExistingCassetteException | None = None
+        self.closed = False
+        self.played_server = 0
+
+    # -- cursor ----------------------------------------------------------------------------
+
+    def _peek(self) -> Line | None:
+        if self._peeked is None and not self._exhausted:
+            try:
+                self._peeked = next(self._it)
+            except StopIteration:
+                self._exhausted = True
+        return self._peeked
+
+    def _take(self) -> Line | None:
+        line = self._peek()
+        self._peeked = None
+        return line
+
+    @property
+    def expected(self) -> Event | Frame | None:
+        """The next client frame the cassette expects (None when no more are recorded)."""
+        line = self._peek()
+        return line if isinstance(line, Event | Frame) and line.dir == "client" else None
+
+    @property
+    def finished(self) -> bool:
+        """True when every recorded line has been played."""
+        return self._peek() is None
+
+    def describe_expected(self) -> str:
+        """A short description of what the engine waits for."""
+        line = self._peek()
+        if line is None:
+            return "nothing (the episode is fully played)"
+        if isinstance(line, Event):
+            return f"client event {line.type!r} (recorded at {line.t:.0f} ms)"
+        if isinstance(line, Frame):
+            return f"a client {'binary' if line.binary is not None else 'text'} frame"
+        return "the end of the episode"
+
+    # -- driving ---------------------------------------------------------------------------
+
+    def start(self) -> list[Output]:
+        """Outputs recorded before the first client event (e.g. `session.created`)."""
+        return self._release()
+
+    def _release(self) -> list[Output]:
+        out: list[Output] = []
+        while True:
+            line = self._peek()
+            if line is None:
+                return out
+            if isinstance(line, CloseLine):
+                self._take()
+                if line.by == "server" and not self.closed:
+                    self.closed = True
+                    out.append(SendClose(line.code, line.reason, line.t))
+                continue
+            if line.dir == "client":
+                return out
+            self._take()
+            self.played_server += 1
+            if isinstance(line, Frame):
+                out.append(SendFrame(line.binary if line.binary is not None else line.text or "",
+                                     line.t))
+            else:
+                out.append(SendFrame(self._rewritten(line), line.t))
+
+    def _rewritten(self, line: Event) -> str:
+        rebound = [k for k, v in self.bindings.items() if k != v]
+        if not rebound or not any_in(line.raw, rebound):
+            return line.raw  # byte-for-byte as recorded
+        changed = rewrite_ids(line.event, self.bindings)
+        return json.dumps(changed, ensure_ascii=False, separators=(",", ":"))
+
+    def receive(self, data: str | bytes) -> list[Output]:
+        """A client frame arrived: match it, and release what it gates.
+
+        A mismatch sets `failure` and returns an `error` event for the client; once failed,
+        every later frame gets an error too and nothing more is released.
+        """
+        if self.failure is not None:
+            return [SendError(api_error("replay_mismatch", str(self.failure).splitlines()[0]))]
+        expected = self._peek()
+        actual: dict[str, Any] | None = None
+        if isinstance(data, str):
+            try:
+                parsed = json.loads(data)
+                actual = parsed if isinstance(parsed, dict) else None
+            except (json.JSONDecodeError, RecursionError):
+                actual = None
+        if isinstance(expected, Frame) and expected.dir == "client":
+            same = (expected.binary == data) if isinstance(data, bytes) else (expected.text == data)
+            if same:
+                return self._matched(expected, {})
+            return self._mismatch(expected, actual, data, [Difference("<frame>", expected.text
+                                  if expected.binary is None else "<binary>", _preview(data))])
+        if not isinstance(expected, Event) or expected.dir != "client":
+            return self._mismatch(None, actual, data, [])
+        if actual is None:
+            return self._mismatch(expected, None, data, [Difference("<frame>", "a JSON event",
+                                                                    _preview(data))])
+        diffs, new = compare_events(expected.event, actual, self.policy, self.bindings)
+        if diffs:
+            return self._mismatch(expected, actual, data, diffs)
+        return self._matched(expected, new)
+
+    def _matched(self, line: Event | Frame, new_bindings: dict[str, str]) -> list[Output]:
+        self._take()
+        self.bindings.update(new_bindings)
+        self.position += 1
+        self.anchor_t = line.t
+        return self._release()
+
+    def _mismatch(self, expected: Event | Frame | None, actual: dict[str, Any] | None,
+                  data: str | bytes, diffs: list[Difference]) -> list[Output]:
+        self.failure = mismatch_error(
+            cassette_path=self.cassette_path, conn=self.conn, position=self.position,
+            expected=expected, actual=actual, data=data, diffs=diffs,
+            record_mode=self.record_mode,
+        )
+        client_id = actual.get("event_id") if actual else None
+        summary = str(self.failure).splitlines()[0]
+        return [SendError(api_error("replay_mismatch", summary, client_event_id=client_id))]
+
+    def unplayed(self) -> list[Line]:
+        """Drain and return what was never played (call at the end of the connection)."""
+        rest: list[Line] = []
+        while (line := self._take()) is not None:
+            if isinstance(line, CloseLine):
+                continue
+            rest.append(line)
+        return rest
+
+    def count_unplayed(self) -> int:
+        """How many recorded frames were never played (drains the episode, O(1) memory)."""
+        n = 0
+        while (line := self._take()) is not None:
+            if not isinstance(line, CloseLine):
+                n += 1
+        return n
+
+
+def _preview(data: str | bytes | None, limit: int = 300) -> str:
+    if data is None:
+        return "(nothing)"
+    if isinstance(data, bytes):
+        return f"<binary frame, {len(data)} bytes>"
+    return data if len(data) <= limit else data[:limit] + "…"
+
+
+def _event_text(event: dict[str, Any] | None, limit: int = 600) -> str:
+    if event is None:
+        return "(none)"
+    shown = {k: (f"<{len(v)} base64 chars>" if k in ("audio", "delta") and isinstance(v, str)
+                 and len(v) > 64 else v) for k, v in event.items()}
+    text = json.dumps(shown, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def mismatch_error(
+    *,
+    cassette_path: str,
+    conn: int,
+    position: int,
+    expected: Event | Frame | None,
+    actual: dict[str, Any] | None,
+    data: str | bytes | None,
+    diffs: list[Difference],
+    record_mode: str,
+    reason: str | None = None,
+) -> CannotOverwriteExistingCassetteException:
+    """The vcrpy-style error: where, expected vs actual, differing paths, how to fix it."""
+    got = _event_text(actual) if actual is not None else _preview(data)
+    if reason is None:
+        if expected is None:
+            reason = ("the client sent an event after the last client event recorded in this "
+                      "episode")
+        else:
+            what = expected.type if isinstance(expected, Event) else "frame"
+            reason = f"client event #{position + 1} does not match the recorded {what!r}"
+    lines = [
+        f"Replay mismatch in cassette {cassette_path}, episode (conn) {conn}: {reason}.",
+        f"  expected: {_event_text(expected.event) if isinstance(expected, Event) else _preview(getattr(expected, 'text', None))}",  # noqa: E501
+        f"  actual:   {got}",
+    ]
+    if diffs:
+        lines.append("  differences:")
+        lines += [f"    - {d}" for d in diffs[:20]]
+        if len(diffs) > 20:
+            lines.append(f"    … and {len(diffs) - 20} more")
+    lines += [
+        f"  record mode: {record_mode}",
+        "How to fix: if the app's behaviour changed on purpose, re-record the cassette "
+        "(pytest --rt-record-mode=rewrite, or rtkit record); if only volatile fields differ, "
+        "ignore them (ignore_paths=[...], audio_match='any') or register a matcher.",
+    ]
+    return CannotOverwriteExistingCassetteException("\n".join(lines))

@@ -1,0 +1,185 @@
+"""How a client event is compared with the recorded one (vcrpy-style matchers).
+
+Built in: `event_id` is ignored; id fields (`id`, `item_id`, `previous_item_id`, `call_id`,
+`response_id`) may differ from the recording, and the first time they do the recorded id is
+bound to the client's (later events must then use the same binding, and the replayed server
+events are rewritten to the client's id); audio payloads follow an `AudioMatch` policy.
+Users add `ignore_paths` (dotted paths such as `session.instructions`) and matcher functions
+`matcher(recorded, actual) -> None | bool | str` (False, a message, or an AssertionError mean
+"no match").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "ID_KEYS",
+    "AudioMatch",
+    "Difference",
+    "MatchPolicy",
+    "Matcher",
+    "compare_events",
+]
+
+AudioMatch = Literal["exact", "length", "any"]
+Matcher = Callable[[dict[str, Any], dict[str, Any]], "bool | str | None"]
+
+ID_KEYS = frozenset({"id", "item_id", "previous_item_id", "call_id", "response_id"})
+AUDIO_KEYS = frozenset({"audio"})
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One differing JSON path: what the cassette has and what the client sent."""
+
+    path: str
+    expected: Any
+    actual: Any
+
+    def __str__(self) -> str:
+        where = self.path or "<event>"
+        return f"{where}: expected {_short(self.expected)}, got {_short(self.actual)}"
+
+
+_MISSING = object()
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    if value is _MISSING:
+        return "(missing)"
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class MatchPolicy:
+    """What counts as the same client event."""
+
+    audio: AudioMatch = "any"
+    ignore_paths: tuple[str, ...] = ()
+    matchers: tuple[Matcher, ...] = ()
+    match_on: tuple[str, ...] = ("type", "content")
+
+    def __post_init__(self) -> None:
+        if self.audio not in ("exact", "length", "any"):
+            raise ValueError(f"audio_match must be 'exact', 'length' or 'any', not {self.audio!r}")
+        unknown = set(self.match_on) - {"type", "content"}
+        if unknown:
+            raise ValueError(f"unknown match_on entries {sorted(unknown)}; use 'type', 'content'")
+
+
+@dataclass
+class _Walk:
+    policy: MatchPolicy
+    bindings: dict[str, str]
+    new_bindings: dict[str, str] = field(default_factory=dict)
+    diffs: list[Difference] = field(default_factory=list)
+
+    def bound(self, recorded: str) -> str | None:
+        return self.new_bindings.get(recorded, self.bindings.get(recorded))
+
+    def compare(self, path: str, expected: Any, actual: Any, key: str | None) -> None:
+        if path in self.policy.ignore_paths:
+            return
+        if key in ID_KEYS and isinstance(expected, str) and isinstance(actual, str):
+            self.compare_id(path, expected, actual)
+            return
+        if key in AUDIO_KEYS and isinstance(expected, str) and isinstance(actual, str):
+            self.compare_audio(path, expected, actual)
+            return
+        if isinstance(expected, dict) and isinstance(actual, dict):
+            for k in expected.keys() | actual.keys():
+                if path == "" and k == "event_id":
+                    continue
+                sub = f"{path}.{k}" if path else k
+                self.compare(sub, expected.get(k, _MISSING), actual.get(k, _MISSING), k)
+            return
+        if isinstance(expected, list) and isinstance(actual, list):
+            if len(expected) != len(actual):
+                self.diffs.append(Difference(f"{path}.length", len(expected), len(actual)))
+            for i, (e, a) in enumerate(zip(expected, actual, strict=False)):
+                self.compare(f"{path}[{i}]", e, a, key)
+            return
+        if expected != actual or type(expected) is not type(actual):
+            if isinstance(expected, int | float) and isinstance(actual, int | float) and \
+                    not isinstance(expected, bool) and not isinstance(actual, bool) and \
+                    expected == actual:
+                return
+            self.diffs.append(Difference(path, expected, actual))
+
+    def compare_id(self, path: str, expected: str, actual: str) -> None:
+        bound = self.bound(expected)
+        if bound is not None:
+            if bound != actual:
+                self.diffs.append(Difference(path, f"{bound} (recorded {expected})", actual))
+            return
+        if expected == actual:
+            return
+        self.new_bindings[expected] = actual
+
+    def compare_audio(self, path: str, expected: str, actual: str) -> None:
+        mode = self.policy.audio
+        if mode == "any":
+            return
+        if mode == "length":
+            if _b64_len(expected) != _b64_len(actual):
+                self.diffs.append(Difference(path, f"<{_b64_len(expected)} bytes of audio>",
+                                             f"<{_b64_len(actual)} bytes of audio>"))
+            return
+        if expected != actual:
+            self.diffs.append(Difference(path, f"<audio, {_b64_len(expected)} bytes>",
+                                         f"<different audio, {_b64_len(actual)} bytes>"))
+
+
+def _b64_len(b64: str) -> int:
+    return len(b64) * 3 // 4 - b64[-2:].count("=")
+
+
+def compare_events(
+    expected: dict[str, Any],
+    actual: dict[str, Any],
+    policy: MatchPolicy,
+    bindings: dict[str, str],
+) -> tuple[list[Difference], dict[str, str]]:
+    """Differences between a recorded and an actual client event, and the new id bindings."""
+    walk = _Walk(policy, bindings)
+    if expected.get("type") != actual.get("type"):
+        walk.diffs.append(Difference("type", expected.get("type"), actual.get("type")))
+        return walk.diffs, {}
+    if "content" in policy.match_on:
+        walk.compare("", expected, actual, None)
+    for matcher in policy.matchers:
+        try:
+            verdict = matcher(expected, actual)
+        except AssertionError as exc:
+            verdict = str(exc) or False
+        if verdict is False or isinstance(verdict, str):
+            name = getattr(matcher, "__name__", repr(matcher))
+            reason = verdict if isinstance(verdict, str) else "returned False"
+            walk.diffs.append(Difference(f"<matcher {name}>", "a match", reason))
+    return walk.diffs, walk.new_bindings
+
+
+def rewrite_ids(value: Any, bindings: dict[str, str]) -> Any:
+    """A copy of `value` with every string equal to a recorded id replaced by the bound id."""
+    if isinstance(value, str):
+        return bindings.get(value, value)
+    if isinstance(value, dict):
+        return {k: rewrite_ids(v, bindings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rewrite_ids(v, bindings) for v in value]
+    return value
+
+
+def iter_ids(bindings: dict[str, str]) -> Iterator[str]:
+    """The recorded ids that are rebound to something else."""
+    return (k for k, v in bindings.items() if k != v)
+
+
+def any_in(text: str, needles: Iterable[str]) -> bool:
+    """Whether any needle occurs in `text` (cheap pre-check before parsing)."""
+    return any(n in text for n in needles)

@@ -1,0 +1,177 @@
+"""ReplayServer: a fake Realtime server on 127.0.0.1 that replays a cassette."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from rtkit.cassette import Cassette, Episode
+from rtkit.errors import ReplayError
+from rtkit.replay.player import CassettePlayer, drive
+from rtkit.transport.base import Close
+
+__all__ = ["ReplayServer"]
+
+
+class _WebSocketLink:
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+
+    async def recv(self, timeout: float | None) -> str | bytes | Close | None:
+        try:
+            return await asyncio.wait_for(self.ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            return None
+        except ConnectionClosed as exc:
+            rcvd = exc.rcvd
+            return Close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "", "client")
+
+    async def send(self, data: str | bytes) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(data)
+
+    async def close(self, code: int | None, reason: str) -> None:
+        if code is None:  # the recording ended with a dropped connection
+            self.ws.transport.abort()
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.close(code, reason)
+
+
+class ReplayServer:
+    """Serves a cassette over real WebSockets, one recorded episode per incoming connection.
+
+    `async with ReplayServer("session.jsonl") as server:` then point any client at
+    `server.url` (`ws://127.0.0.1:PORT/v1/realtime`), or give the openai SDK
+    `websocket_base_url=server.ws_base_url`. Options are those of `CassettePlayer.open`:
+    `pace`, `audio_match`, `ignore_paths`, `matchers`, `match_on`, `timeout`, `unplayed`,
+    `record_mode`, `max_message`. After the block, mismatches are in `errors` and `check()`
+    raises the first; on exit the unplayed policy is applied (when the block did not raise).
+    """
+
+    def __init__(
+        self,
+        cassette: Cassette | str | os.PathLike[str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        **options: Any,
+    ) -> None:
+        self.player = CassettePlayer.open(cassette, **options)
+        self.host = host
+        self.port = port
+        self._server: Server | None = None
+        self._episodes: dict[int, Episode] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- what tests read -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The full realtime URL (`ws://127.0.0.1:PORT/v1/realtime`)."""
+        return f"ws://{self.host}:{self.port}/v1/realtime"
+
+    @property
+    def ws_base_url(self) -> str:
+        """What `AsyncOpenAI(websocket_base_url=...)` takes (it appends `/realtime`)."""
+        return f"ws://{self.host}:{self.port}/v1"
+
+    @property
+    def cassette(self) -> Cassette:
+        """The cassette being replayed."""
+        return self.player.cassette
+
+    @property
+    def errors(self) -> list[ReplayError]:
+        """Mismatches, timeouts and unmatched connections so far."""
+        return self.player.errors
+
+    @property
+    def played(self) -> list[int]:
+        """Episodes (conn numbers) served so far."""
+        return self.player.played
+
+    @property
+    def unplayed(self) -> list[int]:
+        """Episodes not served yet."""
+        return self.player.unplayed_episodes
+
+    def check(self) -> None:
+        """Raise the first replay error, if any."""
+        self.player.check()
+
+    raise_errors = check
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Any) -> Any:
+        parts = urlsplit(request.path)
+        try:
+            episode = self.player.pick(parts.path, parts.query)
+        except ReplayError as exc:
+            return connection.respond(HTTPStatus.NOT_FOUND, str(exc) + "\n")
+        if episode.connect.status != 101:
+            status = episode.connect.status or 502
+            return connection.respond(HTTPStatus(status), "refused, as recorded\n")
+        self._episodes[id(connection)] = episode
+        return None
+
+    def _select_subprotocol(self, connection: ServerConnection,
+                            subprotocols: Any) -> str | None:
+        if not subprotocols:
+            return None
+        recorded = None
+        for ep in self.player.cassette.episodes:
+            if ep.connect.selected_subprotocol:
+                recorded = ep.connect.selected_subprotocol
+        for choice in (recorded, "realtime"):
+            if choice and choice in subprotocols:
+                return choice
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        episode = self._episodes.pop(id(ws), None)
+        if episode is None:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await drive(self.player, self.player.engine(episode), _WebSocketLink(ws))
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def start(self) -> ReplayServer:
+        """Start listening (the context manager calls this)."""
+        self._server = await serve(
+            self._handle, self.host, self.port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            max_size=None,  # oversize messages get the API's error event, not a close
+            compression=None,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving; connections still open are closed."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> ReplayServer:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        await self.stop()
+        if exc_type is None:
+            self.player.end()
