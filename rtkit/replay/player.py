@@ -103,6 +103,7 @@ class CassettePlayer:
         self.unplayed_events: dict[int, int] = {}
         self.bad_inputs: list[dict[str, Any]] = []
         self.connections = 0
+        self.completed = 0  # connections whose replay has ended
 
     @classmethod
     def open(
@@ -158,6 +159,7 @@ class CassettePlayer:
 
     def finished(self, engine: ReplayEngine) -> None:
         """Account for an engine whose connection has ended."""
+        self.completed += 1
         if engine.failure is not None and engine.failure not in self.errors:
             self.errors.append(engine.failure)
         left = engine.count_unplayed()

@@ -1,0 +1,87 @@
+"""`rtkit record`: record Realtime sessions through a proxy, or from a YAML script."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import click
+
+from rtkit.commands._common import fail, parse_listen, run, run_until_signal, status_printer
+
+__all__ = ["command"]
+
+
+@click.command("record")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Cassette to write (JSONL). Written atomically when recording ends.")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Run a recording proxy here (port 0 picks a free one).")
+@click.option("--script", "script", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Drive the API from a YAML script instead of proxying a client.")
+@click.option("--upstream", default="wss://api.openai.com/v1/realtime", show_default=True,
+              envvar="RTKIT_UPSTREAM_URL", help="Realtime endpoint to record from.")
+@click.option("--max-connections", type=int, default=None,
+              help="Stop after this many connections (episodes).")
+@click.option("--append", is_flag=True, help="Add episodes to an existing cassette.")
+def command(output: Path, listen: str | None, script: Path | None, upstream: str,
+            max_connections: int | None, append: bool) -> None:
+    """Record Realtime sessions into a cassette, secrets scrubbed.
+
+    \b
+    Proxy mode: any client connects to the printed URL with a placeholder key;
+    the real key comes from OPENAI_API_KEY.
+      $ rtkit record --listen 127.0.0.1:8765 -o session.jsonl
+      ws://127.0.0.1:8765/v1/realtime
+    then e.g. AsyncOpenAI(api_key="placeholder",
+                          websocket_base_url="ws://127.0.0.1:8765/v1").
+    Stops on Ctrl-C / SIGTERM or after --max-connections episodes.
+
+    \b
+    Script mode:
+      $ rtkit record --script turn.yaml -o session.jsonl
+    """
+    if (listen is None) == (script is None):
+        fail("give exactly one of --listen HOST:PORT (proxy) or --script FILE (scripted)")
+    api_key = os.environ.get("OPENAI_API_KEY")
+    if not api_key and upstream.startswith("wss://api.openai.com"):
+        fail("OPENAI_API_KEY is not set: recording from the live API needs a key "
+             "(or point --upstream / RTKIT_UPSTREAM_URL at another server)")
+    if script is not None:
+        from rtkit.script_runner import record_script
+
+        run(record_script(script, output, upstream, api_key, None))
+        click.echo(f"rtkit: wrote {output}", err=True)
+        return
+    host, port = parse_listen(listen or "")
+    run(_proxy(output, host, port, upstream, api_key, max_connections, append))
+
+
+async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str | None,
+                 max_connections: int | None, append: bool) -> None:
+    from rtkit.server.proxy import RecordingProxy
+
+    show = status_printer(True)
+
+    async def main(stop: asyncio.Event) -> None:
+        proxy = RecordingProxy(output, upstream_url=upstream, api_key=api_key or "", host=host,
+                               port=port, max_connections=max_connections, append=append,
+                               on_status=lambda s: show(s.line()))
+        async with proxy:
+            click.echo(proxy.url)  # first line of stdout: what clients connect to
+            waiters = [asyncio.ensure_future(stop.wait())]
+            if max_connections is not None:
+                waiters.append(asyncio.ensure_future(proxy.wait_done()))
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+            status = proxy.status
+        show("")
+        click.echo(f"rtkit: wrote {output}: {status.episodes} episode(s), {status.events} "
+                   f"events, {status.audio_seconds:.1f} s of output audio", err=True)
+        for failure in proxy.failures:
+            click.echo(f"rtkit: upstream failure: {failure}", err=True)
+
+    await run_until_signal(main)
