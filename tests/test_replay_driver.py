@@ -1,0 +1,143 @@
+"""The replay driver with a fake link and an injectable clock: pacing and timeouts, no real
+sleeps and no sockets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtkit.cassette import CassetteWriter
+from rtkit.errors import ReplayError, ReplayTimeout
+from rtkit.replay.pacing import Pace
+from rtkit.replay.player import CassettePlayer, drive
+from rtkit.transport.base import Close
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+class FakeLink:
+    """Client frames are scripted; `None` in the script means "the client went quiet"."""
+
+    def __init__(self, clock: FakeClock, script: list[str | bytes | Close | None]) -> None:
+        self.clock = clock
+        self.script = list(script)
+        self.sent: list[tuple[float, Any]] = []
+        self.closed: tuple[int | None, str] | None = None
+        self.timeouts: list[float | None] = []
+
+    async def recv(self, timeout: float | None) -> str | bytes | Close | None:
+        self.timeouts.append(timeout)
+        if not self.script:
+            return Close(1000, "", "client")
+        frame = self.script.pop(0)
+        if frame is None and timeout is not None:
+            self.clock.now += timeout
+        return frame
+
+    async def send(self, data: str | bytes) -> None:
+        self.sent.append((self.clock.now, json.loads(data) if isinstance(data, str) else data))
+
+    async def close(self, code: int | None, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+def cassette(tmp_path: Path) -> Path:
+    path = tmp_path / "paced.jsonl"
+    with CassetteWriter(path, dialect="ga") as w:
+        w.connect(0, query="model=gpt-realtime")
+        w.event(0, "server", 0, '{"type":"session.created"}')
+        w.event(0, "client", 100, '{"type":"response.create"}')
+        w.event(0, "server", 300, '{"type":"response.created"}')
+        w.event(0, "server", 1100, '{"type":"response.done"}')
+        w.close(0, 2000, 1000, "", "client")
+    return path
+
+
+def player(path: Path, clock: FakeClock, **options: Any) -> CassettePlayer:
+    p = CassettePlayer.open(path, **options)
+    p.clock, p.sleep = clock, clock.sleep
+    return p
+
+
+@pytest.mark.parametrize(("pace", "sleeps"), [
+    ("instant", []),
+    ("recorded", [0.2, 0.8]),
+    ("4x", [0.05, 0.2]),
+])
+async def test_pacing_follows_recorded_gaps(tmp_path: Path, pace: str, sleeps: list[float]) -> None:
+    clock = FakeClock()
+    p = player(cassette(tmp_path), clock, pace=pace)
+    link = FakeLink(clock, ['{"type":"response.create"}'])
+    await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
+    assert [e["type"] for _, e in link.sent] == ["session.created", "response.created",
+                                                 "response.done"]
+    assert clock.sleeps == sleeps
+    assert p.errors == [] and p.unplayed_events == {}
+    assert Pace.parse(pace) == p.pace
+
+
+async def test_a_client_event_that_never_comes_times_out_naming_it(tmp_path: Path) -> None:
+    clock = FakeClock()
+    p = player(cassette(tmp_path), clock, timeout=3)
+    link = FakeLink(clock, [None])
+    await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
+    assert isinstance(p.errors[0], ReplayTimeout)
+    assert "'response.create'" in str(p.errors[0]) and "3 s" in str(p.errors[0])
+    assert link.closed == (1011, "replay timeout")
+    assert link.sent[-1][1]["error"]["code"] == "replay_timeout"
+    assert p.unplayed_events == {0: 3}
+    with pytest.raises(ReplayTimeout):
+        p.end()
+
+
+async def test_fully_played_episode_is_closed_after_the_idle_timeout(tmp_path: Path) -> None:
+    clock = FakeClock()
+    p = player(cassette(tmp_path), clock, timeout=2)
+    link = FakeLink(clock, ['{"type":"response.create"}', None])
+    await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
+    assert link.closed == (1000, "cassette fully played")
+    assert p.errors == []
+
+
+async def test_bad_input_gets_api_errors_and_replay_goes_on(tmp_path: Path) -> None:
+    clock = FakeClock()
+    p = player(cassette(tmp_path), clock, max_message=1000)
+    link = FakeLink(clock, ["not json", b"\x01", '{"type":"no.such.event"}', "x" * 2000,
+                            '{"type":"response.create"}'])
+    await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
+    codes = [e["error"]["code"] for _, e in link.sent if e.get("type") == "error"]
+    assert codes == ["invalid_json", "invalid_event", "invalid_value", "message_too_large"]
+    assert [e["type"] for _, e in link.sent][-2:] == ["response.created", "response.done"]
+    assert p.errors == []
+
+
+async def test_unplayed_policy_and_missing_episode(tmp_path: Path) -> None:
+    clock = FakeClock()
+    p = player(cassette(tmp_path), clock, unplayed="fail")
+    with pytest.raises(ReplayError, match="no unplayed episode"):
+        p.pick("/v1/realtime", "model=other")
+    p = player(cassette(tmp_path), clock, unplayed="fail")
+    with pytest.raises(ReplayError, match="episodes never connected"):
+        p.end()
+    p = player(cassette(tmp_path), clock, unplayed="warn")
+    with pytest.warns(UserWarning, match="unplayed"):
+        p.end()
+    p = player(cassette(tmp_path), clock, unplayed="ignore")
+    p.end()
+    # secrets in the query do not matter for matching
+    p = player(cassette(tmp_path), clock)
+    assert p.pick("/v1/realtime/", "api_key=whatever&model=gpt-realtime").conn == 0
