@@ -89,9 +89,10 @@ class CassetteWriter:
     def _conn(self, conn: int, t: float) -> int:
         if self._fh.closed:
             raise CassetteError(f"{self.path}: the cassette writer is already closed")
+        t = round(float(t), 3)  # what the line will hold, so comparisons see the written value
         last = self._last_t.get(conn)
         if last is not None and t < last:
-            t = last  # clocks are monotonic per episode; guard against rounding
+            t = last  # time never goes backwards within an episode
         self._last_t[conn] = t
         return self.conn_base + conn
 

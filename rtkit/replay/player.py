@@ -99,6 +99,7 @@ class CassettePlayer:
         if self.unplayed not in ("ignore", "warn", "fail"):
             raise ValueError(f"unplayed must be 'ignore', 'warn' or 'fail', not {self.unplayed!r}")
         self.errors: list[ReplayError] = []
+        self._raised: set[int] = set()  # errors check() already raised; end() skips them
         self.played: list[int] = []
         self.unplayed_events: dict[int, int] = {}
         self.bad_inputs: list[dict[str, Any]] = []
@@ -186,11 +187,15 @@ class CassettePlayer:
     def check(self) -> None:
         """Raise the first replay error (mismatch, timeout, no episode), if any."""
         if self.errors:
+            self._raised.add(id(self.errors[0]))
             raise self.errors[0]
 
     def end(self) -> None:
-        """Apply the unplayed policy (warn or raise) and raise the first error, if any."""
-        self.check()
+        """Apply the unplayed policy and raise the first error `check()` has not raised yet."""
+        fresh = [e for e in self.errors if id(e) not in self._raised]
+        if fresh:
+            self._raised.add(id(fresh[0]))
+            raise fresh[0]
         report = self.report()
         if report and self.unplayed == "fail":
             raise ReplayError(report + " (unplayed='fail')")
@@ -248,7 +253,10 @@ async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link) -> Non
                 await link.send(json.dumps(problem, separators=(",", ":")))
                 continue
             anchor_real = clock()
-            if not await emit(engine.receive(frame)):
+            outputs = engine.receive(frame)
+            if engine.failure is not None and engine.failure not in player.errors:
+                player.errors.append(engine.failure)  # visible to the test at once
+            if not await emit(outputs):
                 return
     finally:
         player.finished(engine)
