@@ -51,11 +51,14 @@ class Reply:
 
     `text`: the assistant's text (or transcript, with audio). `audio_ms`: spoken length when
     the session outputs audio. `function_call`: (name, arguments) instead of a message.
+    `when`: only answer with this reply (once) when the user's last message contains this text
+    (case-insensitive); replies without `when` are used in order.
     """
 
     text: str = ""
     audio_ms: int = 0
     function_call: tuple[str, dict[str, Any]] | None = None
+    when: str | None = None
 
 
 @dataclass
@@ -113,6 +116,17 @@ class FakeRealtime:
         self.url = ""
         self.connections = 0
 
+    def next_reply(self, user_text: str) -> Reply:
+        """The reply to the next response, given the user's last message."""
+        lowered = user_text.lower()
+        for i, reply in enumerate(self.replies):
+            if reply.when is not None and reply.when.lower() in lowered:
+                return self.replies.pop(i)
+        for i, reply in enumerate(self.replies):
+            if reply.when is None:
+                return self.replies.pop(i)
+        return self.default_reply
+
     async def __aenter__(self) -> FakeRealtime:
         self._server = await serve(self._handle, "127.0.0.1", 0, subprotocols=None)
         port = self._server.sockets[0].getsockname()[1]
@@ -162,6 +176,7 @@ class _Conn:
         self.response_task: asyncio.Task[None] | None = None
         self.cancelled: dict[str, str] = {}  # response id -> reason
         self.lock = asyncio.Lock()
+        self.last_user_text = ""
 
     @property
     def ga(self) -> bool:
@@ -449,6 +464,11 @@ class _Conn:
         item = copy.deepcopy(event.get("item") or {})
         item.setdefault("id", self.up._id("item_"))
         item["object"] = "realtime.item"
+        if item.get("role") == "user":
+            self.last_user_text = " ".join(
+                str(part.get("text") or "") for part in item.get("content") or []
+                if isinstance(part, dict)
+            )
         if item.get("type") == "function_call_output":
             item.pop("role", None)
         else:
@@ -500,7 +520,8 @@ class _Conn:
 
     def start_response(self, options: dict[str, Any]) -> None:
         self.active_response = self.up._id("resp_")
-        reply = self.up.replies.pop(0) if self.up.replies else self.up.default_reply
+        reply = self.up.next_reply(self.last_user_text)
+        self.last_user_text = ""  # a `when` reply answers one user message only
         self.response_task = asyncio.ensure_future(
             self.respond(self.active_response, reply, options)
         )

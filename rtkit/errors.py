@@ -11,6 +11,7 @@ __all__ = [
     "ReplayError",
     "ReplayTimeout",
     "RtkitError",
+    "RtkitUnplayedWarning",
     "SecretLeakError",
     "TransportError",
 ]
@@ -66,3 +67,10 @@ class CannotOverwriteExistingCassetteException(ReplayError):
 
 class ReplayTimeout(ReplayError):
     """Replay waited longer than allowed for an event the cassette expects."""
+
+
+class RtkitUnplayedWarning(UserWarning):
+    """A replay ended with recorded events never played (the test ended early or the app changed).
+
+    Turn it into an error with ``-W error::rtkit.errors.RtkitUnplayedWarning``.
+    """

@@ -18,12 +18,12 @@ import ipaddress
 import os
 import socket
 import threading
-import warnings
 from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rtkit.errors import RtkitUnplayedWarning
 from rtkit.record_mode import RecordMode, RecordPlan, plan, resolve_record_mode
 
 __all__ = [
@@ -55,10 +55,6 @@ try:
     MAX_FILENAME_LEN = os.pathconf(".", "PC_NAME_MAX")
 except (AttributeError, ValueError, OSError):  # pragma: no cover - Windows
     MAX_FILENAME_LEN = 255
-
-
-class RtkitUnplayedWarning(UserWarning):
-    """A replayed test ended before the cassette was played to the end."""
 
 
 # --------------------------------------------------------------------------- options
@@ -279,13 +275,13 @@ class RtCassette:
         return self.plan.record
 
     @property
-    def played(self) -> list[Any]:
-        """Events the replay server has played (empty while recording)."""
+    def played(self) -> list[int]:
+        """Episodes (conn numbers) the replay server has served (empty while recording)."""
         return list(getattr(self.server, "played", None) or [])
 
     @property
-    def unplayed(self) -> list[Any]:
-        """Recorded events the replay server has not played (empty while recording)."""
+    def unplayed(self) -> list[int]:
+        """Recorded episodes no connection has asked for yet (empty while recording)."""
         return list(getattr(self.server, "unplayed", None) or [])
 
     def load(self) -> Any:
@@ -447,31 +443,6 @@ def http_cassette(cassette: RtCassette) -> Iterator[Any]:
         yield vcr_cassette
 
 
-def warn_unplayed(cassette: RtCassette, unplayed: list[Any]) -> None:
-    """Report recorded events a replayed test never reached."""
-    if not unplayed:
-        return
-    types = ", ".join(_event_type(e) for e in unplayed[:5])
-    more = f" and {len(unplayed) - 5} more" if len(unplayed) > 5 else ""
-    warnings.warn(
-        RtkitUnplayedWarning(
-            f"{len(unplayed)} recorded event(s) of {cassette.path.name} were not played: "
-            f"{types}{more}"
-        ),
-        stacklevel=2,
-    )
-
-
-def _event_type(entry: Any) -> str:
-    """`dir type` of a cassette line, a `{"dir", "event"}` dict or a bare event."""
-    if isinstance(entry, Mapping):
-        direction, event = entry.get("dir") or entry.get("source"), entry.get("event", entry)
-    else:
-        direction, event = getattr(entry, "dir", None), getattr(entry, "event", None)
-    kind = event.get("type", "?") if isinstance(event, Mapping) else getattr(entry, "type", "?")
-    return f"{direction} {kind}" if direction else str(kind)
-
-
 # --------------------------------------------------------------------------- the per-test session
 
 
@@ -524,17 +495,8 @@ class RtSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        unplayed = self.cassette.unplayed if self.cassette.plan.replay else []
+        # the replay server applies the unplayed policy (warn, or fail with allow_unplayed=False)
         self._stack.close()
-        if not unplayed:
-            return
-        if not self.options.allow_unplayed:
-            raise AssertionError(
-                f"rtkit: {len(unplayed)} recorded event(s) of {self.cassette.path} were not "
-                f"played ({', '.join(_event_type(e) for e in unplayed[:5])}); the test ended "
-                "early or the app changed (allow_unplayed=False)"
-            )
-        warn_unplayed(self.cassette, unplayed)
 
     async def _start(self) -> Any:
         plan_ = self.cassette.plan
@@ -557,9 +519,9 @@ class RtSession:
     def _replay_server(self) -> Any:
         from rtkit.server.replay_server import ReplayServer
 
-        return ReplayServer(
-            str(self.cassette.path), pace=self.options.pace, **self.options.replay_options
-        )
+        options = {"unplayed": "warn" if self.options.allow_unplayed else "fail"}
+        options.update(self.options.replay_options)
+        return ReplayServer(str(self.cassette.path), pace=self.options.pace, **options)
 
     def _recording_proxy(self) -> Any:
         from rtkit.server.proxy import RecordingProxy
@@ -599,7 +561,15 @@ class RtSession:
         """Raise the first replay mismatch."""
         error = self.mismatch()
         if error is not None:
+            self.reported(error)
             raise error
+
+    def reported(self, error: BaseException) -> None:
+        """The test failed with `error`: teardown must not raise it a second time."""
+        for server in self._servers:
+            player = getattr(server, "player", None)
+            if player is not None:
+                player.reported(error)
 
     @staticmethod
     def make_client(server: Any, cassette: RtCassette) -> Any:

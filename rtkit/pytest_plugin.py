@@ -81,8 +81,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     except BaseException as exc:
         session = item.stash.get(_SESSION_KEY, None)
         mismatch = session.mismatch() if session else None
-        if mismatch is not None and mismatch is not exc:
-            raise mismatch from exc
+        if mismatch is not None:
+            session.reported(mismatch)  # type: ignore[union-attr]
+            if mismatch is not exc:
+                raise mismatch from exc
         raise
     session = item.stash.get(_SESSION_KEY, None)
     if session is not None:

@@ -51,12 +51,15 @@ class ReplayServer(_Base):
     def __init__(self, path, pace="instant", **options):
         from rtkit.errors import CannotOverwriteExistingCassetteException
         self.error_type = CannotOverwriteExistingCassetteException
-        self.errors, self.seen, self.played = [], [], []
+        self.errors, self.seen, self.played, self.options = [], [], [], options
         LOG.append(("replay", Path(path).name, pace, options))
 
-    @property
-    def unplayed(self):
-        return [] if self.seen else [{"dir": "server", "event": {"type": "response.done"}}]
+    async def __aexit__(self, *exc):
+        import warnings
+        from rtkit.errors import RtkitUnplayedWarning
+        await super().__aexit__(*exc)
+        if not self.seen and not self.errors and self.options.get("unplayed") == "warn":
+            warnings.warn(RtkitUnplayedWarning("1 recorded event(s) were not played"))
 
 
 class RecordingProxy(_Base):
@@ -142,9 +145,10 @@ def test_modes_start_the_right_server(project: pytest.Pytester) -> None:
     ]
     result = project.runpytest_subprocess("-k", "replay", "--rt-pace=recorded")
     result.assert_outcomes(passed=1)
-    assert _log(result) == ["('replay', 'test_replay.jsonl', 'recorded', {'audio_match': 'any'})"]
+    options = "{'unplayed': 'warn', 'audio_match': 'any'}"
+    assert _log(result) == [f"('replay', 'test_replay.jsonl', 'recorded', {options})"]
     result = project.runpytest_subprocess("-k", "replay")
-    assert _log(result) == ["('replay', 'test_replay.jsonl', 2.0, {'audio_match': 'any'})"]
+    assert _log(result) == [f"('replay', 'test_replay.jsonl', 2.0, {options})"]
     result = project.runpytest_subprocess("-k", "replay", "--rt-record-mode=all")
     assert _log(result)[0].endswith("'sk-test-wiring', True)")  # all keeps the old episodes
     result = project.runpytest_subprocess("-k", "replay", "--rt-record-mode=rewrite")
@@ -158,15 +162,14 @@ def test_mismatch_fails_the_test_and_unplayed_warns(project: pytest.Pytester) ->
     result.stdout.fnmatch_lines(
         [
             "*CannotOverwriteExistingCassetteException: event 0 of episode 0 does not match*",
-            "*RtkitUnplayedWarning: 1 recorded event(s) of test_unplayed.jsonl were not played:"
-            " server response.done",
+            "*RtkitUnplayedWarning: 1 recorded event(s) were not played",
         ]
     )
     # the mismatch is the error reported, with the app's own error as its cause
     result.stdout.fnmatch_lines(["*TimeoutError: the client gave up waiting*"])
     assert result.stdout.str().count("CannotOverwriteExistingCassetteException: event 0") == 2
     result = project.runpytest_subprocess(
-        "-k", "unplayed", "-o", "filterwarnings=error::rtkit.plugin_support.RtkitUnplayedWarning"
+        "-k", "unplayed", "-o", "filterwarnings=error::rtkit.errors.RtkitUnplayedWarning"
     )
     result.assert_outcomes(passed=1, errors=1)
 

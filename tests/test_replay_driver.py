@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rtkit.cassette import CassetteWriter
-from rtkit.errors import ReplayError, ReplayTimeout
+from rtkit.errors import ReplayError, ReplayTimeout, RtkitUnplayedWarning
 from rtkit.replay.pacing import Pace
 from rtkit.replay.player import CassettePlayer, drive
 from rtkit.transport.base import Close
@@ -100,8 +100,10 @@ async def test_a_client_event_that_never_comes_times_out_naming_it(tmp_path: Pat
     assert link.closed == (1011, "replay timeout")
     assert link.sent[-1][1]["error"]["code"] == "replay_timeout"
     assert p.unplayed_events == {0: 3}
+    assert "episode 0: 3 recorded event(s) were not played: client response.create, " in p.report()
     with pytest.raises(ReplayTimeout):
         p.end()
+    p.end()  # raised once; the unplayed rest follows from it and is not reported again
 
 
 async def test_fully_played_episode_is_closed_after_the_idle_timeout(tmp_path: Path) -> None:
@@ -134,7 +136,7 @@ async def test_unplayed_policy_and_missing_episode(tmp_path: Path) -> None:
     with pytest.raises(ReplayError, match="episodes never connected"):
         p.end()
     p = player(cassette(tmp_path), clock, unplayed="warn")
-    with pytest.warns(UserWarning, match="unplayed"):
+    with pytest.warns(RtkitUnplayedWarning, match=r"episodes never connected: \[0\]"):
         p.end()
     p = player(cassette(tmp_path), clock, unplayed="ignore")
     p.end()

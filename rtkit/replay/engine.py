@@ -226,12 +226,20 @@ class ReplayEngine:
             rest.append(line)
         return rest
 
-    def count_unplayed(self) -> int:
-        """How many recorded frames were never played (drains the episode, O(1) memory)."""
+    def count_unplayed(self, sample: list[str] | None = None, limit: int = 5) -> int:
+        """How many recorded frames were never played (drains the episode, O(1) memory).
+
+        The first `limit` of them are appended to `sample` as "dir type" (e.g. "server
+        response.done") so a report can say what was left.
+        """
         n = 0
         while (line := self._take()) is not None:
-            if not isinstance(line, CloseLine):
-                n += 1
+            if isinstance(line, CloseLine):
+                continue
+            if sample is not None and n < limit:
+                kind = line.type if isinstance(line, Event) else "frame"
+                sample.append(f"{line.dir} {kind}")
+            n += 1
         return n
 
 

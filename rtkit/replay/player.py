@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 from rtkit.cassette import Cassette, Episode
-from rtkit.errors import ReplayError, ReplayTimeout
+from rtkit.errors import ReplayError, ReplayTimeout, RtkitUnplayedWarning
 from rtkit.protocol.events import BETA_CLIENT_EVENTS, GA_CLIENT_EVENTS
 from rtkit.replay.engine import (
     Output,
@@ -101,7 +101,8 @@ class CassettePlayer:
         self.errors: list[ReplayError] = []
         self._raised: set[int] = set()  # errors check() already raised; end() skips them
         self.played: list[int] = []
-        self.unplayed_events: dict[int, int] = {}
+        self.unplayed_events: dict[int, int] = {}  # conn -> frames never played
+        self.unplayed_samples: dict[int, list[str]] = {}  # conn -> the first few, "dir type"
         self.bad_inputs: list[dict[str, Any]] = []
         self.connections = 0
         self.completed = 0  # connections whose replay has ended
@@ -163,9 +164,11 @@ class CassettePlayer:
         self.completed += 1
         if engine.failure is not None and engine.failure not in self.errors:
             self.errors.append(engine.failure)
-        left = engine.count_unplayed()
+        sample: list[str] = []
+        left = engine.count_unplayed(sample)
         if left:
             self.unplayed_events[engine.conn] = left
+            self.unplayed_samples[engine.conn] = sample
 
     @property
     def unplayed_episodes(self) -> list[int]:
@@ -175,14 +178,16 @@ class CassettePlayer:
     def report(self) -> str:
         """What was left unplayed, in words ("" when everything was played)."""
         parts = []
-        if self.unplayed_events:
-            parts.append(", ".join(f"conn {c}: {n} event(s)" for c, n in
-                                   sorted(self.unplayed_events.items())))
+        for conn, n in sorted(self.unplayed_events.items()):
+            sample = self.unplayed_samples.get(conn, [])
+            more = f" and {n - len(sample)} more" if n > len(sample) else ""
+            parts.append(f"episode {conn}: {n} recorded event(s) were not played: "
+                         f"{', '.join(sample)}{more}")
         if self.unplayed_episodes:
             parts.append(f"episodes never connected: {self.unplayed_episodes}")
         if not parts:
             return ""
-        return f"{self.path}: unplayed recorded events ({'; '.join(parts)})"
+        return f"{self.path}: {'; '.join(parts)}"
 
     def check(self) -> None:
         """Raise the first replay error (mismatch, timeout, no episode), if any."""
@@ -190,17 +195,23 @@ class CassettePlayer:
             self._raised.add(id(self.errors[0]))
             raise self.errors[0]
 
+    def reported(self, error: BaseException) -> None:
+        """`error` reached the user another way: `end()` must not raise it again."""
+        self._raised.add(id(error))
+
     def end(self) -> None:
         """Apply the unplayed policy and raise the first error `check()` has not raised yet."""
         fresh = [e for e in self.errors if id(e) not in self._raised]
         if fresh:
             self._raised.add(id(fresh[0]))
             raise fresh[0]
+        if self.errors:
+            return  # what was left unplayed follows from the error already reported
         report = self.report()
         if report and self.unplayed == "fail":
             raise ReplayError(report + " (unplayed='fail')")
         if report and self.unplayed == "warn":
-            warnings.warn(report, stacklevel=2)
+            warnings.warn(RtkitUnplayedWarning(report), stacklevel=2)
 
 
 async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link) -> None:
