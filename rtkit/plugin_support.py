@@ -690,6 +690,8 @@ def _first_offered(connection: Any, subprotocols: Any) -> Any:
 
 async def _pump_both(a: Any, b: Any) -> None:
     """Forward frames a -> b and b -> a until either side closes, then close the other."""
+    from rtkit.transport.websocket import close_like
+
 
     async def pump(src: Any, dst: Any) -> None:
         try:
@@ -698,9 +700,8 @@ async def _pump_both(a: Any, b: Any) -> None:
         except Exception:
             pass
         finally:
-            code = src.close_code or 1000
             with contextlib.suppress(Exception):
-                await dst.close(code if code not in (1005, 1006) else 1000, src.close_reason or "")
+                await close_like(dst, src.close_code, src.close_reason or "")
 
     tasks = [asyncio.ensure_future(pump(a, b)), asyncio.ensure_future(pump(b, a))]
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

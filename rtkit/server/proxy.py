@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from rtkit.cassette import CassetteWriter, Redactor
 from rtkit.cassette.redact import DROPPED_HEADERS, INSECURE_KEY_PROTOCOL
+from rtkit.transport.websocket import close_like
 
 __all__ = ["DEFAULT_UPSTREAM_URL", "ProxyStatus", "RecordingProxy"]
 
@@ -259,12 +260,10 @@ class RecordingProxy:
             by = ended.get("by", "client")
             code, reason = ended.get("close", (1000, ""))
             other = upstream if by == "client" else downstream
-            if code is None or code == 1006:  # dropped without a close frame: mirror the drop
-                other.transport.abort()
+            if code == 1006:  # dropped without a close frame: mirror the drop
                 code = None
-            else:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(other.close(code, reason or ""), 5)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(close_like(other, code, reason or ""), 5)
             await asyncio.wait(tasks, timeout=5)
             writer.close(conn, ended.get("t", (time.monotonic() - t0) * 1000), code,
                          reason or "", by)

@@ -16,6 +16,7 @@ from rtkit.cassette import Cassette, Episode
 from rtkit.errors import ReplayError
 from rtkit.replay.player import CassettePlayer, drive
 from rtkit.transport.base import Close
+from rtkit.transport.websocket import close_like
 
 __all__ = ["ReplayServer"]
 
@@ -38,11 +39,7 @@ class _WebSocketLink:
             await self.ws.send(data)
 
     async def close(self, code: int | None, reason: str) -> None:
-        if code is None:  # the recording ended with a dropped connection
-            self.ws.transport.abort()
-            return
-        with contextlib.suppress(ConnectionClosed):
-            await self.ws.close(code, reason)
+        await close_like(self.ws, code, reason)
 
 
 class ReplayServer:
