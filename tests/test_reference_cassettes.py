@@ -14,6 +14,7 @@ import pytest
 from cassettes.make_reference import MODELS, SCENARIOS
 from rtkit import RealtimeClient
 from rtkit.cassette import Cassette
+from rtkit.errors import CannotOverwriteExistingCassetteException
 from rtkit.server.replay_server import ReplayServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +65,18 @@ def test_no_key_shaped_string_in_tracked_files() -> None:
         data = (ROOT / name).read_bytes() if (ROOT / name).is_file() else b""
         found += [f"{name}: {m.group(0)[:12]!r}..." for m in key.finditer(data)]
     assert found == []
+
+
+async def test_a_mismatch_is_raised_as_the_cause_of_the_clients_timeout() -> None:
+    path = ROOT / "cassettes" / "ga" / "text_turn.jsonl"
+    with pytest.raises(CannotOverwriteExistingCassetteException) as info:
+        async with ReplayServer(path, timeout=5) as server:
+            client = RealtimeClient(url=server.url)
+            await client.connect()
+            client.update_session(modalities=["text"], instructions="Answer in one short sentence.")
+            client.send_user_message_content(
+                [{"type": "input_text", "text": "What is the capital of Italy?"}])
+            await client.wait_for_next_completed_item(timeout=0.5)  # the answer never comes
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert "item.content[0].text: expected 'What is the capital of France?'" in str(info.value)
+    server.player.end()  # raised once: not again

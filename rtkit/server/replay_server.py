@@ -50,7 +50,9 @@ class ReplayServer:
     `websocket_base_url=server.ws_base_url`. Options are those of `CassettePlayer.open`:
     `pace`, `audio_match`, `ignore_paths`, `matchers`, `match_on`, `timeout`, `unplayed`,
     `record_mode`, `max_message`. After the block, mismatches are in `errors` and `check()`
-    raises the first; on exit the unplayed policy is applied (when the block did not raise).
+    raises the first; on exit the unplayed policy is applied (when the block did not raise). When
+    the block raised (typically the client's timeout) after a mismatch, the mismatch is raised
+    from it, since it is the cause.
     """
 
     def __init__(
@@ -172,3 +174,8 @@ class ReplayServer:
         await self.stop()
         if exc_type is None:
             self.player.end()
+        elif isinstance(exc, Exception) and self.errors and self.errors[0] is not exc:
+            # the client usually notices a mismatch as a timeout: report the cause
+            first = self.errors[0]
+            self.player.reported(first)
+            raise first from exc
