@@ -7,21 +7,38 @@ import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import click
 
-from rtkit.errors import RtkitError
+from rtkit.cassette import Cassette
+from rtkit.errors import CassetteError, RtkitError
 
-__all__ = ["fail", "parse_listen", "run_until_signal", "status_printer"]
+__all__ = ["fail", "load_cassette", "parse_listen", "run", "run_until_signal", "status_printer"]
 
 T = TypeVar("T")
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print `message` to stderr and exit with `code` (no traceback)."""
     click.echo(f"rtkit: error: {message}", err=True)
     sys.exit(code)
+
+
+def load_cassette(path: Path) -> Cassette:
+    """Load a cassette, or exit 2 with a message naming the file (and line) on a problem."""
+    if not path.exists():
+        fail(f"{path}: no such file")
+    if path.is_dir():
+        fail(f"{path}: is a directory, not a cassette")
+    try:
+        return Cassette.load(path)
+    except CassetteError as exc:
+        fail(str(exc))
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot read: {exc}")
+    raise AssertionError("unreachable")
 
 
 def parse_listen(value: str) -> tuple[str, int]:

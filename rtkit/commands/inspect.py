@@ -1,0 +1,111 @@
+"""`rtkit inspect`: a cassette as a readable timeline per episode (or JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rtkit.cassette.summary import EpisodeSummary, ItemSummary, summarize
+from rtkit.commands._common import load_cassette
+
+__all__ = ["command", "render"]
+
+_WIDTH = 140
+
+
+def _clip(text: str, width: int = _WIDTH) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def describe_item(item: ItemSummary) -> str:
+    """One line for an item: what was said, called or returned."""
+    if item.type == "function_call":
+        what = f"call {item.name}({_compact(item.arguments)})"
+    elif item.type == "function_call_output":
+        what = f"output {_compact(item.output)}"
+    else:
+        said = item.text or item.transcript
+        what = f'"{said}"' if said else ""
+        if item.audio_ms:
+            what = f"[audio {item.audio_ms / 1000:.2f} s] {what}".rstrip()
+        what = what or "(empty)"
+    if item.status not in (None, "completed"):
+        what += f"  ({item.status})"
+    return _clip(what)
+
+
+def render(path: Path, summaries: list[EpisodeSummary], header: Any) -> str:
+    """The human-readable timeline of a cassette."""
+    dialects = {s.dialect for s in summaries if s.dialect} or {header.dialect or "?"}
+    lines = [f"{path}: {len(summaries)} episode(s), {'/'.join(sorted(dialects)).upper()}, "
+             f"recorded {header.created} by rtkit {header.rtkit}"]
+    for s in summaries:
+        close = s.close or {}
+        closed = (f"closed {close.get('code')} by {close.get('by')}" if close.get("code")
+                  else f"dropped ({close.get('reason') or 'no close frame'})" if close
+                  else "not closed")
+        query = f"?{s.query}" if s.query else ""
+        lines += ["", f"episode {s.conn}  {s.path}{query}  {s.duration_ms / 1000:.2f} s  "
+                      f"({s.n_client} client / {s.n_server} server events)  {closed}"]
+        items = {item.id: item for item in s.items}
+        for m in s.timeline:
+            if m.item_id is not None:
+                item = items.get(m.item_id)
+                if item is None:  # deleted later
+                    continue
+                who, what = item.who, describe_item(item)
+            else:
+                who, what = m.who, _clip(m.what)
+            lines.append(f"  {m.t_ms / 1000:7.3f}  {who:<9}  {what}")
+        statuses: dict[str, int] = {}
+        for r in s.responses:
+            statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+        resp = ", ".join(f"{n} {status}" for status, n in statuses.items())
+        lines.append(f"  audio: {s.input_audio_ms / 1000:.2f} s in, "
+                     f"{s.output_audio_ms / 1000:.2f} s out; {len(s.responses)} response(s)"
+                     f"{f' ({resp})' if resp else ''}; {len(s.errors)} error(s)")
+    return "\n".join(lines)
+
+
+@click.command("inspect")
+@click.argument("cassette", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--episode", "episode", type=int, default=None, metavar="N",
+              help="Only this episode (conn number).")
+@click.option("--counts", is_flag=True, help="Also list how many events of each type.")
+def command(cassette: Path, as_json: bool, episode: int | None, counts: bool) -> None:
+    """Show a cassette as a timeline: turns, who spoke, text and transcripts, tool calls with
+    arguments and outputs, audio durations, responses, errors and timings.
+
+    \b
+    $ rtkit inspect cassettes/ga/tool_call.jsonl
+    $ rtkit inspect session.jsonl --json | jq '.episodes[0].items'
+
+    Audio is summarized as durations, never dumped. Exit status: 0, or 2 for a missing or
+    corrupt cassette.
+    """
+    loaded = load_cassette(cassette)
+    summaries = summarize(loaded)
+    if episode is not None:
+        summaries = [s for s in summaries if s.conn == episode]
+        if not summaries:
+            raise click.BadParameter(f"{cassette} has no episode {episode}", param_hint="--episode")
+    if as_json:
+        data = {"path": str(cassette), "header": loaded.header.model_dump(exclude={"kind"}),
+                "episodes": [s.to_json() for s in summaries]}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(render(cassette, summaries, loaded.header))
+    if counts:
+        for s in summaries:
+            click.echo(f"\nepisode {s.conn} events:")
+            for name, n in s.event_counts.items():
+                click.echo(f"  {n:6d}  {name}")
