@@ -44,6 +44,7 @@ _FRAME_SECRETS = re.compile(
     r"|(?P<bearer>\bBearer\s+[A-Za-z0-9_\-.~+/=:]{8,})"
 )
 _REPLACEMENTS = {"sk": "sk-REDACTED", "ek": "ek_REDACTED", "bearer": "Bearer REDACTED"}
+_FILTER_NAMES = {"sk": "sk-keys", "ek": "ek-keys", "bearer": "bearer-tokens"}
 
 EventHook = Callable[[dict[str, Any], str], "dict[str, Any] | None"]
 
@@ -147,6 +148,16 @@ class Redactor:
         if red is not raw and red != raw:
             return red, json.loads(red)
         return raw, event if self.before_record_event is None else json.loads(raw)
+
+    def filters_matching(self, text: str) -> list[str]:
+        """Names of the frame filters that would change `text` (never the secrets themselves)."""
+        names = [_FILTER_NAMES[m.lastgroup or "sk"] for m in _FRAME_SECRETS.finditer(text)
+                 if m.group(0) != _REPLACEMENTS[m.lastgroup or "sk"]]
+        if any(secret in text for secret in self.secrets):
+            names.append("live-secret")
+        names += [f"pattern {regex.pattern!r}" for regex, repl in self.patterns
+                  if any(m.group(0) != repl for m in regex.finditer(text))]
+        return list(dict.fromkeys(names))
 
     def find_secret(self, text: str) -> str | None:
         """The first live secret found in `text`, or None."""

@@ -1,0 +1,100 @@
+"""Re-apply the secret filters to an existing cassette (what `rtkit scrub` runs).
+
+Line by line: handshake headers, subprotocols and query of `connect` lines, and the text of
+every event and frame line, through a `Redactor` (built-in filters plus the user's patterns).
+The new file is written beside the old one, checked to load, then moved into place atomically;
+on any error the original is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtkit.cassette.model import Connect
+from rtkit.cassette.reader import Cassette, parse_line
+from rtkit.cassette.redact import INSECURE_KEY_PROTOCOL, PLACEHOLDER, Redactor
+from rtkit.errors import CassetteError
+
+__all__ = ["Change", "scrub_file", "scrub_line"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """Line `lineno` of `path` changes, because of these filters."""
+
+    path: str
+    lineno: int
+    filters: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.lineno}: {', '.join(self.filters)}"
+
+
+def _connect(text: str, line: Connect, redactor: Redactor) -> tuple[str, list[str]]:
+    names = [f"{k}-header" for k, v in line.headers.items()
+             if k in redactor.secret_headers and v != PLACEHOLDER]
+    names += ["insecure-api-key-subprotocol" for p in line.subprotocols
+              if p.startswith(INSECURE_KEY_PROTOCOL) and p != INSECURE_KEY_PROTOCOL + PLACEHOLDER]
+    query = redactor.query(line.query)
+    if query != line.query:
+        names.append("key-query-params")
+    headers = redactor.headers(line.headers)
+    names += [f for v in line.headers.values() for f in redactor.filters_matching(v)]
+    if not names:
+        return text, []
+    new = line.model_copy(update={"headers": headers, "query": query,
+                                  "subprotocols": redactor.subprotocols(line.subprotocols)})
+    return new.model_dump_json(exclude_none=True), list(dict.fromkeys(names))
+
+
+def scrub_line(text: str, redactor: Redactor, path: str = "<cassette>",
+               lineno: int = 0) -> tuple[str, list[str]]:
+    """The line with secrets replaced, and the names of the filters that changed it."""
+    line = parse_line(text, path, lineno)
+    if isinstance(line, Connect):
+        return _connect(text, line, redactor)
+    if line.kind not in ("event", "frame"):
+        return text, []
+    names = redactor.filters_matching(text)
+    if not names:
+        return text, []
+    new = redactor.text(text)
+    try:
+        json.loads(new)
+    except ValueError:
+        raise CassetteError(f"{path}:{lineno}: scrubbing would break the JSON of this line "
+                            f"(filters: {', '.join(names)}); make the pattern match inside "
+                            "strings only") from None
+    parse_line(new, path, lineno)
+    return new, names
+
+
+def scrub_file(path: str | os.PathLike[str], redactor: Redactor, *,
+               check: bool = False) -> list[Change]:
+    """Scrub a cassette in place (atomically), or with `check` only report what would change."""
+    path = Path(path)
+    changes: list[Change] = []
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".scrub", dir=path.parent)
+    try:
+        with open(path, encoding="utf-8") as src, os.fdopen(fd, "w", encoding="utf-8") as dst:
+            for lineno, raw in enumerate(src, start=1):
+                text = raw.rstrip("\n")
+                new, names = scrub_line(text, redactor, str(path), lineno) if text.strip() \
+                    else (text, [])
+                if names:
+                    changes.append(Change(str(path), lineno, tuple(names)))
+                dst.write(new + "\n")
+        if check or not changes:
+            return changes
+        Cassette.load(tmp)  # the scrubbed file must still be a valid cassette
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+        tmp = ""
+        return changes
+    finally:
+        if tmp:
+            os.unlink(tmp)

@@ -1,0 +1,64 @@
+"""`rtkit scrub`: re-apply the secret filters to cassettes, in place and atomically."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from rtkit.cassette.redact import Redactor
+from rtkit.cassette.scrub import scrub_file
+from rtkit.commands._common import fail
+from rtkit.errors import CassetteError
+
+__all__ = ["command"]
+
+
+@click.command("scrub")
+@click.argument("cassettes", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--pattern", "patterns", multiple=True, metavar="REGEX",
+              help="Also replace what this regex matches with REDACTED (repeatable).")
+@click.option("--header", "headers", multiple=True, metavar="NAME",
+              help="Also redact this handshake header (repeatable).")
+@click.option("--check", is_flag=True, help="Only report what would change; write nothing.")
+def command(cassettes: tuple[Path, ...], patterns: tuple[str, ...], headers: tuple[str, ...],
+            check: bool) -> None:
+    """Re-apply the secret filters (API keys, ephemeral keys, bearer tokens, secret headers,
+    key query parameters, the insecure-api-key subprotocol) and your own regexes to
+    cassettes, in place. Each file is rewritten atomically: on any error it is untouched.
+
+    \b
+    $ rtkit scrub cassettes/*/*.jsonl --pattern 'acct_[0-9]+'
+    cassettes/support.jsonl:14: sk-keys
+    scrubbed 1 line(s) in 1 of 12 cassette(s)
+    $ rtkit scrub --check cassettes/*/*.jsonl   # in CI: fail if a secret slipped in
+
+    Secrets are never printed, only the names of the filters that matched. Exit status: 0
+    (with --check: nothing to scrub), 1 with --check when something would change, 2 for a
+    bad pattern or a missing or corrupt file.
+    """
+    try:
+        redactor = Redactor(extra_headers=headers, patterns=patterns)
+    except re.error as exc:
+        fail(f"bad --pattern: {exc}")
+    total = files = 0
+    for path in cassettes:
+        if not path.is_file():
+            fail(f"{path}: no such file")
+        try:
+            changes = scrub_file(path, redactor, check=check)
+        except CassetteError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"{path}: {exc}")
+        for change in changes:
+            click.echo(str(change))
+        total += len(changes)
+        files += bool(changes)
+    verb = "would scrub" if check else "scrubbed"
+    click.echo(f"{verb} {total} line(s) in {files} of {len(cassettes)} cassette(s)")
+    if check and total:
+        sys.exit(1)

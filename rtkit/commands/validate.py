@@ -1,0 +1,53 @@
+"""`rtkit validate`: schema and protocol checks, every problem with its file:line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from rtkit.cassette.validate import validate_path
+from rtkit.commands._common import fail
+
+__all__ = ["command"]
+
+
+@click.command("validate")
+@click.argument("cassettes", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+def command(cassettes: tuple[Path, ...]) -> None:
+    """Check cassettes: each line parses, the header comes first, time never goes backwards,
+    event types are known for the dialect, required fields are present, and items and
+    responses are not referenced before they exist.
+
+    \b
+    $ rtkit validate cassettes/*/*.jsonl
+    cassettes/ga/text_turn.jsonl: OK (1 episode(s), 26 lines)
+    $ rtkit validate broken.jsonl
+    broken.jsonl:7: unknown server event type 'response.txt.delta' for the GA dialect
+
+    Exit status: 0 when every cassette is valid, 1 when a problem was found (each printed as
+    FILE:LINE: message), 2 when a file is missing or unreadable.
+    """
+    bad = 0
+    for path in cassettes:
+        if not path.is_file():
+            fail(f"{path}: no such file")
+        try:
+            problems = validate_path(path)
+        except OSError as exc:
+            fail(f"{path}: cannot read: {exc}")
+        if problems:
+            bad += 1
+            for problem in problems:
+                click.echo(str(problem))
+            continue
+        with path.open(encoding="utf-8", errors="replace") as f:
+            lines = sum(1 for _ in f)
+            f.seek(0)
+            episodes = sum(1 for text in f if text.startswith('{"kind":"connect"'))
+        click.echo(f"{path}: OK ({episodes} episode(s), {lines} lines)")
+    if bad:
+        click.echo(f"{bad} of {len(cassettes)} cassette(s) have problems", err=True)
+        sys.exit(1)
