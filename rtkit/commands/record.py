@@ -40,8 +40,13 @@ def command(output: Path, listen: str | None, script: Path | None, upstream: str
     Stops on Ctrl-C / SIGTERM or after --max-connections episodes.
 
     \b
-    Script mode:
-      $ rtkit record --script turn.yaml -o session.jsonl
+    Script mode: rtkit's client plays a YAML script (session, tools, user
+    text and WAV audio, waits) against the API; see docs/cli.md.
+      $ rtkit record --script weather.yaml -o weather.jsonl
+      rtkit: recorded 9 client and 46 server events, 0.0 s of output audio, ...
+
+    Exit status: 0 recorded; 1 the upstream refused or a script step timed
+    out (what was recorded is kept); 2 usage error or invalid script.
     """
     if (listen is None) == (script is None):
         fail("give exactly one of --listen HOST:PORT (proxy) or --script FILE (scripted)")
@@ -50,13 +55,29 @@ def command(output: Path, listen: str | None, script: Path | None, upstream: str
         fail("OPENAI_API_KEY is not set: recording from the live API needs a key "
              "(or point --upstream / RTKIT_UPSTREAM_URL at another server)")
     if script is not None:
-        from rtkit.script_runner import record_script
-
-        run(record_script(script, output, upstream, api_key, None))
-        click.echo(f"rtkit: wrote {output}", err=True)
+        _script(script, output, upstream, api_key)
         return
     host, port = parse_listen(listen or "")
     run(_proxy(output, host, port, upstream, api_key, max_connections, append))
+
+
+def _script(script: Path, output: Path, upstream: str, api_key: str | None) -> None:
+    from rtkit.errors import TransportError
+    from rtkit.script_runner import ScriptError, load_script, record_script
+
+    try:
+        load_script(script)  # a bad script exits 2 before anything connects
+    except ScriptError as exc:
+        fail(str(exc))
+    show = status_printer(True)
+    try:
+        result = asyncio.run(record_script(script, output, upstream, api_key, show))
+    except (TimeoutError, TransportError) as exc:
+        show("")
+        kept = f"; what was recorded is in {output}" if output.exists() else ""
+        fail(f"{exc}{kept}", code=1)
+    show("")
+    click.echo(f"rtkit: {result.line()}")
 
 
 async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str | None,
