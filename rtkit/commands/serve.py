@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from rtkit.commands._common import fail, parse_listen, run_until_signal
-from rtkit.errors import CassetteError, ReplayError
+from rtkit.errors import CassetteError, ReplayError, RtkitUnplayedWarning
 
 __all__ = ["command"]
 
@@ -68,7 +69,11 @@ def command(cassette: Path, listen: str, pace: str, unplayed: str, audio_match: 
 
     asyncio.run(run_until_signal(main))
     try:
-        server.player.end()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RtkitUnplayedWarning)
+            server.player.end()
     except ReplayError as exc:
         click.echo(f"rtkit serve: {exc}", err=True)
         sys.exit(1)
+    for warning in caught:
+        click.echo(f"rtkit serve: warning: {warning.message}", err=True)
