@@ -34,7 +34,6 @@ log = logging.getLogger("rtkit")
 
 DEFAULT_UPSTREAM_URL = "wss://api.openai.com/v1/realtime"
 _AUTH_HEADERS = frozenset({"authorization", "api-key"})
-_AUDIO_DELTAS = ('"response.output_audio.delta"', '"response.audio.delta"')
 
 
 @dataclass
@@ -237,14 +236,17 @@ class RecordingProxy:
             try:
                 async for message in src:
                     t = (time.monotonic() - t0) * 1000
-                    writer.event(conn, direction, t, message)
-                    self.status.events += 1
-                    if direction == "server" and isinstance(message, str) and any(
-                            d in message for d in _AUDIO_DELTAS):
-                        self.status.audio_bytes += _audio_delta_bytes(message)
-                    try:
+                    try:  # forward first: recording adds no latency
                         await dst.send(message)
+                        delivered = True
                     except ConnectionClosed:
+                        delivered = False
+                    writer.event(conn, direction, t, message)  # sent by src either way
+                    self.status.events += 1
+                    if direction == "server" and isinstance(message, str) \
+                            and 'audio.delta"' in message[:200]:
+                        self.status.audio_bytes += _audio_delta_bytes(message)
+                    if not delivered:
                         break
             except ConnectionClosed:
                 pass
