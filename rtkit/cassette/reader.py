@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from rtkit.cassette.model import VERSION, CloseLine, Connect, Event, Frame, Header, Line
 from rtkit.errors import CassetteError
 
-__all__ = ["Cassette", "Episode", "parse_line", "read_lines"]
+__all__ = ["Cassette", "Episode", "ServerEventText", "parse_line", "read_lines"]
 
 _EVENT_KEY = '"event":'
 OUTPUT_AUDIO_TYPES = frozenset({"response.output_audio.delta", "response.audio.delta"})
@@ -37,6 +38,39 @@ def _validation_message(exc: ValidationError) -> str:
         loc = ".".join(str(x) for x in err["loc"]) or "line"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
+
+
+# a server event line exactly as CassetteWriter writes it (the replay fast path)
+_WRITTEN_SERVER_EVENT = re.compile(
+    r'\{"kind":"event","conn":(\d+),"dir":"server","t":(\d+(?:\.\d+)?),"event":')
+
+
+class ServerEventText:
+    """A recorded server event read for replay: its exact text, parsed only if asked.
+
+    Replay sends most server events byte for byte, so `iter_episode(lazy_server=True)` skips
+    parsing their JSON (the file was validated when the cassette was loaded).
+    """
+
+    __slots__ = ("_event", "conn", "raw", "t")
+    kind = "event"
+    dir = "server"
+
+    def __init__(self, conn: int, t: float, raw: str) -> None:
+        self.conn, self.t, self.raw = conn, t, raw
+        self._event: dict[str, Any] | None = None
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The event, parsed on first use."""
+        if self._event is None:
+            self._event = json.loads(self.raw)
+        return self._event
+
+    @property
+    def type(self) -> str:
+        """The event's `type` field."""
+        return str(self.event.get("type", ""))
 
 
 def _raw_event_text(line: str, event: dict[str, Any]) -> str:
@@ -234,8 +268,13 @@ class Cassette:
                 return ep
         raise CassetteError(f"{self.path}: no episode with conn {conn}")
 
-    def iter_episode(self, conn: int) -> Iterator[Event | Frame | CloseLine]:
-        """Stream an episode's lines after its connect line, from disk."""
+    def iter_episode(self, conn: int, *, lazy_server: bool = False
+                     ) -> Iterator[Event | Frame | CloseLine | ServerEventText]:
+        """Stream an episode's lines after its connect line, from disk.
+
+        `lazy_server=True` yields server events as `ServerEventText` (text only, parsed on
+        demand), which is what replay needs.
+        """
         ep = self.episode(conn)
         lineno = ep.lineno
         for offset, text in _iter_raw_lines(self.path, ep.offset):
@@ -248,6 +287,14 @@ class Cassette:
             if f'"conn":{conn},' not in text and f'"conn": {conn},' not in text:
                 lineno += 1
                 continue
+            if lazy_server:
+                m = _WRITTEN_SERVER_EVENT.match(text)
+                if m is not None and int(m.group(1)) == conn:
+                    raw = text[m.end():].rstrip()
+                    if raw.endswith("}"):
+                        lineno += 1
+                        yield ServerEventText(conn, float(m.group(2)), raw[:-1])
+                        continue
             line = parse_line(text, self.path, lineno)
             lineno += 1
             if isinstance(line, Event | Frame | CloseLine) and line.conn == conn:

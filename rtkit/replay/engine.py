@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtkit.cassette import CloseLine, Event, Frame
+from rtkit.cassette.reader import ServerEventText
 from rtkit.errors import CannotOverwriteExistingCassetteException
 from rtkit.replay.matching import Difference, MatchPolicy, any_in, compare_events, rewrite_ids
 
 __all__ = ["Output", "ReplayEngine", "SendClose", "SendError", "SendFrame"]
 
-Line = Event | Frame | CloseLine
+Line = Event | Frame | CloseLine | ServerEventText
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class ReplayEngine:
             else:
                 out.append(SendFrame(self._rewritten(line), line.t))
 
-    def _rewritten(self, line: Event) -> str:
+    def _rewritten(self, line: Event | ServerEventText) -> str:
         rebound = [k for k, v in self.bindings.items() if k != v]
         if not rebound or not any_in(line.raw, rebound):
             return line.raw  # byte-for-byte as recorded
@@ -237,7 +238,7 @@ class ReplayEngine:
             if isinstance(line, CloseLine):
                 continue
             if sample is not None and n < limit:
-                kind = line.type if isinstance(line, Event) else "frame"
+                kind = line.type if isinstance(line, Event | ServerEventText) else "frame"
                 sample.append(f"{line.dir} {kind}")
             n += 1
         return n

@@ -155,8 +155,8 @@ class CassettePlayer:
 
     def engine(self, episode: Episode) -> ReplayEngine:
         """A fresh engine for one episode, streaming its lines from disk."""
-        return ReplayEngine(self.cassette.iter_episode(episode.conn), policy=self.policy,
-                            cassette_path=self.path, conn=episode.conn,
+        lines = self.cassette.iter_episode(episode.conn, lazy_server=True)
+        return ReplayEngine(lines, policy=self.policy, cassette_path=self.path, conn=episode.conn,
                             record_mode=self.record_mode)
 
     def finished(self, engine: ReplayEngine) -> None:
