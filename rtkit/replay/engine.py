@@ -25,7 +25,7 @@ __all__ = ["Output", "ReplayEngine", "SendClose", "SendError", "SendFrame"]
 Line = Event | Frame | CloseLine | ServerEventText
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SendFrame:
     """Send this text (or bytes) to the client; `t` is its recorded offset in ms."""
 
@@ -90,6 +90,7 @@ class ReplayEngine:
         self._peeked: Line | None = None
         self._exhausted = False
         self.bindings: dict[str, str] = {}
+        self._rebound: list[str] = []  # recorded ids the client renamed
         self.position = 0
         self.anchor_t = 0.0  # recorded time of the last matched client event
         self.failure: CannotOverwriteExistingCassetteException | None = None
@@ -137,33 +138,40 @@ class ReplayEngine:
 
     def start(self) -> list[Output]:
         """Outputs recorded before the first client event (e.g. `session.created`)."""
+        return list(self.start_iter())
+
+    def start_iter(self) -> Iterator[Output]:
+        """`start()` as a lazy iterator: a long response is streamed, never held whole."""
         return self._release()
 
-    def _release(self) -> list[Output]:
-        out: list[Output] = []
+    def _release(self) -> Iterator[Output]:
         while True:
             line = self._peek()
             if line is None:
-                return out
+                return
+            if type(line) is ServerEventText:  # the hot path: most of a long episode
+                self._peeked = None
+                self.played_server += 1
+                yield SendFrame(self._rewritten(line) if self._rebound else line.raw, line.t)
+                continue
             if isinstance(line, CloseLine):
                 self._take()
                 if line.by == "server" and not self.closed:
                     self.closed = True
-                    out.append(SendClose(line.code, line.reason, line.t))
+                    yield SendClose(line.code, line.reason, line.t)
                 continue
             if line.dir == "client":
-                return out
+                return
             self._take()
             self.played_server += 1
             if isinstance(line, Frame):
-                out.append(SendFrame(line.binary if line.binary is not None else line.text or "",
-                                     line.t))
+                yield SendFrame(line.binary if line.binary is not None else line.text or "",
+                                line.t)
             else:
-                out.append(SendFrame(self._rewritten(line), line.t))
+                yield SendFrame(self._rewritten(line), line.t)
 
     def _rewritten(self, line: Event | ServerEventText) -> str:
-        rebound = [k for k, v in self.bindings.items() if k != v]
-        if not rebound or not any_in(line.raw, rebound):
+        if not self._rebound or not any_in(line.raw, self._rebound):
             return line.raw  # byte-for-byte as recorded
         changed = rewrite_ids(line.event, self.bindings)
         return json.dumps(changed, ensure_ascii=False, separators=(",", ":"))
@@ -174,8 +182,18 @@ class ReplayEngine:
         A mismatch sets `failure` and returns an `error` event for the client; once failed,
         every later frame gets an error too and nothing more is released.
         """
+        return list(self.receive_iter(data))
+
+    def receive_iter(self, data: str | bytes) -> Iterator[Output]:
+        """`receive()` with the released events as a lazy iterator.
+
+        The frame is matched at once (`failure`, `position` and `bindings` are up to date when
+        this returns); the server events it releases are read from the cassette as the
+        iterator is consumed. Consume it fully before the next call.
+        """
         if self.failure is not None:
-            return [SendError(api_error("replay_mismatch", str(self.failure).splitlines()[0]))]
+            summary = str(self.failure).splitlines()[0]
+            return iter([SendError(api_error("replay_mismatch", summary))])
         expected = self._peek()
         actual: dict[str, Any] | None = None
         if isinstance(data, str):
@@ -200,15 +218,17 @@ class ReplayEngine:
             return self._mismatch(expected, actual, data, diffs)
         return self._matched(expected, new)
 
-    def _matched(self, line: Event | Frame, new_bindings: dict[str, str]) -> list[Output]:
+    def _matched(self, line: Event | Frame, new_bindings: dict[str, str]) -> Iterator[Output]:
         self._take()
-        self.bindings.update(new_bindings)
+        if new_bindings:
+            self.bindings.update(new_bindings)
+            self._rebound = [k for k, v in self.bindings.items() if k != v]
         self.position += 1
         self.anchor_t = line.t
         return self._release()
 
     def _mismatch(self, expected: Event | Frame | None, actual: dict[str, Any] | None,
-                  data: str | bytes, diffs: list[Difference]) -> list[Output]:
+                  data: str | bytes, diffs: list[Difference]) -> Iterator[Output]:
         self.failure = mismatch_error(
             cassette_path=self.cassette_path, conn=self.conn, position=self.position,
             expected=expected, actual=actual, data=data, diffs=diffs,
@@ -216,7 +236,8 @@ class ReplayEngine:
         )
         client_id = actual.get("event_id") if actual else None
         summary = str(self.failure).splitlines()[0]
-        return [SendError(api_error("replay_mismatch", summary, client_event_id=client_id))]
+        return iter([SendError(api_error("replay_mismatch", summary,
+                                         client_event_id=client_id))])
 
     def unplayed(self) -> list[Line]:
         """Drain and return what was never played (call at the end of the connection)."""
