@@ -134,8 +134,8 @@ def _p(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def run(n_events: int, repeat: int, n_paced: int, in_process: bool = False
-              ) -> tuple[float, float]:
+async def run(n_events: int, repeat: int, n_paced: int, in_process: bool = False,
+              show_runs: bool = False) -> tuple[float, float]:
     """Print the figures; return (throughput ratio, added p99 ms)."""
     events = make_events(n_events)
     upstream = Upstream(events)
@@ -163,6 +163,9 @@ async def run(n_events: int, repeat: int, n_paced: int, in_process: bool = False
             t_commit = time.perf_counter() - t0
             cassette_mb = out.stat().st_size / 1e6
     t_direct, t_proxy = statistics.median(direct), statistics.median(proxied)
+    if show_runs:
+        print("runs, ms: direct " + " ".join(f"{s * 1000:.0f}" for s in direct)
+              + "; proxy " + " ".join(f"{s * 1000:.0f}" for s in proxied))
     n = len(events)
     where = "in this process" if in_process else "as `rtkit record --listen` in its own process"
     print(f"{n} events, {size / 1e6:.1f} MB per run, median of {repeat} alternating runs; "
@@ -192,10 +195,12 @@ def main() -> int:
     parser.add_argument("--in-process", action="store_true",
                         help="run the proxy in the benchmark's own process and event loop "
                              "(it then shares one core with the upstream and the client)")
+    parser.add_argument("--runs", action="store_true", help="print every run's time")
     args = parser.parse_args()
     if args.quick:
         args.events, args.repeat, args.paced = 200, 1, 50
-    ratio, added = asyncio.run(run(args.events, args.repeat, args.paced, args.in_process))
+    ratio, added = asyncio.run(run(args.events, args.repeat, args.paced, args.in_process,
+                                   args.runs))
     met = ratio >= MIN_RATIO and added < MAX_ADDED_P99_MS
     print("targets: " + ("met" if met else "MISSED"))
     return 0 if met or args.quick else 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+from array import array
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,12 +15,15 @@ from typing import Any
 
 from rtkit.cassette.model import CloseLine, Connect, Frame, Header, _fmt_t
 from rtkit.cassette.reader import Cassette, _iter_raw_lines
-from rtkit.cassette.redact import Redactor
+from rtkit.cassette.redact import Redactor, audio_payload_span
+from rtkit.cassette.sink import LineSink
 from rtkit.errors import CassetteError, SecretLeakError
 
 __all__ = ["CassetteWriter"]
 
-_BUFFER = 1 << 20
+# an event line as this writer writes it; group 1 conn, 2 dir, 3 t, 4 the event's text
+_EVENT_LINE = re.compile(rb'\{"kind":"event","conn":(\d+),"dir":"(client|server)","t":([0-9.]+),'
+                         rb'"event":(.*)\}\n?$', re.DOTALL)
 
 
 class CassetteWriter:
@@ -70,7 +75,9 @@ class CassetteWriter:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".rtkit-tmp",
                                    dir=self.path.parent)
         self._tmp = Path(tmp)
-        self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="\n", buffering=_BUFFER)
+        self._sink = LineSink(fd)
+        self._unchecked = array("Q")  # numbers of lines written without a JSON check
+        self.audio_out_chars = 0  # base64 characters of server audio taken by the fast path
         self._write(header.model_dump_json())
         if existing is not None:
             for _, text in _iter_raw_lines(existing.path):
@@ -83,11 +90,10 @@ class CassetteWriter:
         self._lineno += 1
         if self._leak is None and self.redactor.secrets and self.redactor.find_secret(text):
             self._leak = f"line {self._lineno}"
-        self._fh.write(text)
-        self._fh.write("\n")
+        self._sink.write_line(text.encode("utf-8"))
 
     def _conn(self, conn: int, t: float) -> int:
-        if self._fh.closed:
+        if self._sink.closed:
             raise CassetteError(f"{self.path}: the cassette writer is already closed")
         t = round(float(t), 3)  # what the line will hold, so comparisons see the written value
         last = self._last_t.get(conn)
@@ -121,13 +127,71 @@ class CassetteWriter:
         self._write(line.model_dump_json(exclude_none=True))
 
     def event(self, conn: int, dir: str, t: float, frame: str | bytes) -> None:
-        """Record one frame: a JSON object becomes an `event` line, anything else a `frame`."""
+        """Record one frame: a JSON object becomes an `event` line, anything else a `frame`
+        (bytes are a binary frame)."""
+        if isinstance(frame, bytes | bytearray | memoryview):
+            n = self._conn(conn, t)
+            self.n_events += 1
+            self._write(Frame(conn=n, dir=dir, t=self._last_t[conn],  # type: ignore[arg-type]
+                              binary=bytes(frame)).to_json_line())
+            return
+        if frame.startswith("{") and len(frame) > 256:  # perhaps an audio event
+            data = frame.encode("utf-8")
+            span = audio_payload_span(data)
+            if span is not None and self._audio(conn, dir, t, data, 0, len(data), span):
+                return
+        self._text(conn, dir, t, frame)
+
+    def text_event(self, conn: int, dir: str, t: float, buf: bytes, start: int = 0,
+                   end: int | None = None) -> None:
+        """Record a text frame given as UTF-8 bytes, `buf[start:end]` (as a proxy reads it
+        off the wire). Audio events are recorded without being decoded or copied; invalid
+        UTF-8 is recorded as a binary frame."""
+        end = len(buf) if end is None else end
+        span = audio_payload_span(buf, start, end)
+        if span is not None and self._audio(conn, dir, t, buf, start, end, span):
+            return
+        try:
+            text = bytes(buf[start:end]).decode("utf-8")
+        except UnicodeDecodeError:
+            self.event(conn, dir, t, bytes(buf[start:end]))
+            return
+        self._text(conn, dir, t, text)
+
+    def _audio(self, conn: int, dir: str, t: float, buf: bytes, start: int, end: int,
+               span: tuple[int, int]) -> bool:
+        """The fast path for the bulk of a session: an audio event written as parts, its
+        payload never filtered (it is base64 audio). Its JSON and the payload's secret scan
+        are checked at commit. False (nothing written) when the general path must take it."""
+        if self.redactor.before_record_event is not None:
+            return False
+        a, b = span
+        try:
+            head = bytes(buf[start:a]).decode("utf-8")
+            tail = bytes(buf[b:end]).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        n = self._conn(conn, t)
+        self.n_events += 1
+        if dir == "server":
+            self.audio_out_chars += b - a
+        prefix = (f'{{"kind":"event","conn":{n},"dir":"{dir}","t":{_fmt_t(self._last_t[conn])},'
+                  f'"event":{self.redactor.text(head)}')
+        suffix = self.redactor.text(tail) + "}"
+        self._lineno += 1
+        if self._leak is None and self.redactor.secrets and (
+                self.redactor.find_secret(prefix) or self.redactor.find_secret(suffix)):
+            self._leak = f"line {self._lineno}"
+        self._sink.write_line(prefix.encode("utf-8"), memoryview(buf)[a:b],
+                              suffix.encode("utf-8"))
+        self._unchecked.append(self._lineno)
+        return True
+
+    def _text(self, conn: int, dir: str, t: float, frame: str) -> None:
+        """The general path: parse, filter, write."""
         n = self._conn(conn, t)
         t = self._last_t[conn]
         self.n_events += 1
-        if isinstance(frame, bytes | bytearray | memoryview):
-            self._write(Frame(conn=n, dir=dir, t=t, binary=bytes(frame)).to_json_line())  # type: ignore[arg-type]
-            return
         try:
             obj = json.loads(frame)
         except (json.JSONDecodeError, RecursionError):
@@ -159,10 +223,14 @@ class CassetteWriter:
         if self.committed:
             return self.path
         try:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-        finally:
-            self._fh.close()
+            self._sink.close()
+        except OSError:  # e.g. the disk is full: the previous cassette stays as it was
+            self._tmp.unlink(missing_ok=True)
+            raise
+        if self._unchecked:
+            leak = _check_unchecked(self._tmp, self._unchecked, self.redactor.secrets)
+            if self._leak is None:
+                self._leak = leak
         if self._leak is not None:
             self._tmp.unlink(missing_ok=True)
             raise SecretLeakError(
@@ -176,8 +244,7 @@ class CassetteWriter:
 
     def abort(self) -> None:
         """Discard everything written; the target file is left as it was."""
-        if not self._fh.closed:
-            self._fh.close()
+        self._sink.discard()
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> CassetteWriter:
@@ -189,13 +256,56 @@ class CassetteWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._fh.closed and not self.committed:
+        if self._sink.closed and not self.committed:
             return
         self.commit()  # keep what was recorded even when the block raised
 
     def __del__(self) -> None:
-        fh = getattr(self, "_fh", None)
-        if fh is not None and not fh.closed and not self.committed:
+        sink = getattr(self, "_sink", None)
+        if sink is not None and not sink.closed and not self.committed:
             self.abort()
 
 
+
+
+def _check_unchecked(path: Path, linenos: array[int], secrets: Iterable[str]) -> str | None:
+    """Check the lines `linenos` (1-based, ascending) written by the audio fast path: an
+    event line that is not valid JSON (a frame that only looked like an audio event) is
+    rewritten as a `frame` line holding its exact text, so the cassette is valid and nothing
+    recorded is lost. Returns where a live secret was found in one of them, if anywhere."""
+    bad: set[int] = set()
+    leak: str | None = None
+    needles = [s.encode("utf-8") for s in secrets]
+    wanted = iter(linenos)
+    target = next(wanted, None)
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if lineno != target:
+                continue
+            try:
+                json.loads(line)
+            except ValueError:
+                bad.add(lineno)
+            if leak is None and any(needle in line for needle in needles):
+                leak = f"line {lineno}"
+            target = next(wanted, None)
+            if target is None:
+                break
+    if bad:
+        _rewrite_as_frames(path, bad)
+    return leak
+
+
+def _rewrite_as_frames(path: Path, bad: set[int]) -> None:
+    fixed = path.with_name(path.name + ".fix")
+    with open(path, "rb") as src, open(fixed, "wb") as dst:
+        for lineno, line in enumerate(src, start=1):
+            m = _EVENT_LINE.match(line) if lineno in bad else None
+            if m is not None:
+                frame = Frame(conn=int(m.group(1)), dir=m.group(2).decode(),  # type: ignore[arg-type]
+                              t=float(m.group(3)), text=m.group(4).decode("utf-8", "replace"))
+                line = frame.to_json_line().encode("utf-8") + b"\n"
+            dst.write(line)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(fixed, path)

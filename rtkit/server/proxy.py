@@ -5,14 +5,20 @@ proxy with a placeholder key; the proxy opens the upstream connection with the r
 forwards both directions, and records each connection as one episode. The upstream's answer
 is passed through unchanged: a refused handshake gets the same HTTP status downstream, an
 `error` event and close code (e.g. 3000 / 4000) reach the client as they were sent.
+
+The two handshakes are made with `websockets`' sans-I/O protocols; once both are open the
+proxy relays the bytes as they come (frames are valid on both links unchanged: client frames
+stay masked, server frames unmasked, and no extension is negotiated) and reads the frames on
+the side to record them. Recording never delays forwarding: each chunk is written onward
+before it is parsed and recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +26,17 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import USER_AGENT, Request, Response
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 from rtkit.cassette import CassetteWriter, Redactor
 from rtkit.cassette.redact import DROPPED_HEADERS, INSECURE_KEY_PROTOCOL
-from rtkit.transport.websocket import close_like
+from rtkit.server.frames import CLOSE, TEXT, FrameReader
 
 __all__ = ["DEFAULT_UPSTREAM_URL", "ProxyStatus", "RecordingProxy"]
 
@@ -34,6 +44,9 @@ log = logging.getLogger("rtkit")
 
 DEFAULT_UPSTREAM_URL = "wss://api.openai.com/v1/realtime"
 _AUTH_HEADERS = frozenset({"authorization", "api-key"})
+_CHUNK = 1 << 16  # bytes read per relay step
+_MAX_HEAD = 1 << 16  # largest HTTP handshake head accepted
+_STOPPED = (1001, "rtkit record stopped")
 
 
 @dataclass
@@ -56,21 +69,37 @@ class ProxyStatus:
                 f"audio {self.audio_seconds:.1f} s")
 
 
-def _audio_delta_bytes(text: str) -> int:
-    start = text.find('"delta":"')
-    if start < 0:
-        return 0
-    end = text.find('"', start + 9)
-    return max(end - start - 9, 0) * 3 // 4
+class _Refused(Exception):
+    """The upstream handshake failed; `status` and `body` are what the client gets."""
+
+    def __init__(self, status: int, body: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.body = status, body
 
 
-class _Pending:
-    """An upstream connection opened during a downstream handshake."""
+@dataclass
+class _Link:
+    """One open connection's two streams."""
 
-    def __init__(self, conn: int, upstream: ClientConnection | None, status: int,
-                 path: str, query: str, headers: dict[str, str], subprotocols: list[str]) -> None:
-        self.conn, self.upstream, self.status = conn, upstream, status
-        self.path, self.query, self.headers, self.subprotocols = path, query, headers, subprotocols
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+
+class _Relay:
+    """An open episode: both links, the side readers, and how it ended."""
+
+    def __init__(self, conn: int, down: _Link, up: _Link) -> None:
+        self.conn, self.down, self.up = conn, down, up
+        self.t0 = time.monotonic()
+        self.frames = {"client": FrameReader(), "server": FrameReader()}
+        self.ended: tuple[str, float, int | None, str] | None = None  # by, t, code, reason
+
+    def ms(self) -> float:
+        return (time.monotonic() - self.t0) * 1000
+
+    def end(self, by: str, code: int | None, reason: str) -> None:
+        if self.ended is None:
+            self.ended = (by, self.ms(), code, reason)
 
 
 class RecordingProxy:
@@ -117,11 +146,12 @@ class RecordingProxy:
         self.status = ProxyStatus()
         self.failures: list[str] = []
         self._writer: CassetteWriter | None = None
-        self._server: Server | None = None
-        self._pending: dict[int, _Pending] = {}
+        self._server: asyncio.Server | None = None
         self._next_conn = 0
         self._done = asyncio.Event()
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._relays: set[_Relay] = set()
+        self._next_notify = 0.0
 
     @property
     def url(self) -> str:
@@ -140,6 +170,7 @@ class RecordingProxy:
 
     def _notify(self) -> None:
         if self.on_status is not None:
+            self._next_notify = time.monotonic() + 0.25  # a live line, not a flood
             self.on_status(self.status)
 
     # -- handshake -------------------------------------------------------------------------
@@ -163,10 +194,89 @@ class RecordingProxy:
         ]
         return url, fwd, protos
 
-    async def _process_request(self, connection: ServerConnection, request: Any) -> Any:
+    async def _open_upstream(self, url: str, headers: dict[str, str], protocols: list[str]
+                             ) -> tuple[_Link, str | None]:
+        """Open the upstream WebSocket; return its link and the subprotocol it chose."""
+        try:
+            uri = parse_uri(url)
+        except InvalidURI as exc:
+            raise _Refused(502, "", f"bad upstream URL {url}: {exc}") from None
+        client = ClientProtocol(uri, subprotocols=[Subprotocol(p) for p in protocols] or None,
+                                max_size=None)
+        request = client.connect()
+        for name, value in headers.items():
+            request.headers[name] = value
+        request.headers["User-Agent"] = USER_AGENT
+        context = ssl.create_default_context() if uri.secure else None
+        reader, writer = await asyncio.open_connection(
+            uri.host, uri.port, ssl=context, server_hostname=uri.host if context else None,
+            limit=_MAX_HEAD)
+        try:
+            client.send_request(request)
+            writer.write(b"".join(client.data_to_send()))
+            client.receive_data(await reader.readuntil(b"\r\n\r\n"))
+            events = client.events_received()
+            while not events and client.handshake_exc is None:  # a refusal's body
+                data = await reader.read(_CHUNK)
+                if data:
+                    client.receive_data(data)
+                else:
+                    client.receive_eof()
+                events = client.events_received()
+        except BaseException:
+            writer.close()
+            raise
+        exc = client.handshake_exc
+        if exc is not None:
+            writer.close()
+            if isinstance(exc, InvalidStatus):
+                status = exc.response.status_code
+                body = bytes(exc.response.body or b"").decode("utf-8", "replace")
+                raise _Refused(status, body, f"upstream {url} refused the handshake with "
+                                             f"HTTP {status}")
+            raise _Refused(502, "", f"cannot reach upstream {url}: {exc}")
+        return _Link(reader, writer), client.subprotocol
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            await self._serve(_Link(reader, writer))
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                asyncio.TimeoutError, ssl.SSLError) as exc:
+            log.debug("rtkit proxy: connection ended: %r", exc)
+        finally:
+            if not writer.is_closing():
+                writer.close()
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _serve(self, down: _Link) -> None:
+        head = await asyncio.wait_for(down.reader.readuntil(b"\r\n\r\n"), self.open_timeout)
+        chosen: list[str | None] = [None]
+        server = ServerProtocol(max_size=None,
+                                select_subprotocol=lambda _p, offered:  # type: ignore[arg-type,return-value]
+                                chosen[0] if chosen[0] in offered else None)
+        server.receive_data(head)
+        events = server.events_received()
+        if not events:
+            return  # not an HTTP request
+        request = events[0]
+        assert isinstance(request, Request)
+
+        def respond(response: Response) -> None:
+            server.send_response(response)
+            down.writer.write(b"".join(server.data_to_send()))
+
         if self.max_connections is not None and self._next_conn >= self.max_connections:
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
-                                      "rtkit record: --max-connections reached\n")
+            respond(server.reject(HTTPStatus.SERVICE_UNAVAILABLE,
+                                  "rtkit record: --max-connections reached\n"))
+            return
+        writer = self._writer
+        if writer is None:
+            respond(server.reject(HTTPStatus.SERVICE_UNAVAILABLE, "rtkit record: stopping\n"))
+            return
         conn = self._next_conn
         self._next_conn += 1
         parts = urlsplit(request.path)
@@ -174,108 +284,92 @@ class RecordingProxy:
         offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol")
                    for p in v.split(",") if p.strip()]
         url, fwd, protos = self._upstream_request(parts.path, parts.query, headers, offered)
-        pending = _Pending(conn, None, 101, parts.path, parts.query, headers, offered)
-        self._pending[id(connection)] = pending
         try:
-            pending.upstream = await connect(
-                url, additional_headers=fwd, subprotocols=protos or None,  # type: ignore[arg-type]
-                open_timeout=self.open_timeout, max_size=None, compression=None,
-            )
-            return None
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            body = bytes(exc.response.body or b"")
-            message = f"upstream {url} refused the handshake with HTTP {status}"
-            response = connection.respond(HTTPStatus(status), body.decode("utf-8", "replace")
-                                          or message + "\n")
-        except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
-            status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
-            message = f"cannot reach upstream {url}: {exc or type(exc).__name__}"
-            response = connection.respond(HTTPStatus(status), message + "\n")
-        pending.status = status
-        self.failures.append(message)
-        log.warning("rtkit proxy: %s", message)
-        self._record_refusal(pending, message)
-        return response
-
-    def _record_refusal(self, pending: _Pending, message: str) -> None:
-        writer = self._writer
-        if writer is None:
+            up, chosen[0] = await asyncio.wait_for(self._open_upstream(url, fwd, protos),
+                                                   self.open_timeout)
+        except (_Refused, OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+            if isinstance(exc, _Refused):
+                status, body, message = exc.status, exc.body, str(exc)
+            else:
+                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
+                message = f"cannot reach upstream {url}: {exc or type(exc).__name__}"
+                body = ""
+            self.failures.append(message)
+            log.warning("rtkit proxy: %s", message)
+            respond(server.reject(HTTPStatus(status), body or message + "\n"))
+            writer.connect(conn, path=parts.path, query=parts.query, headers=headers,
+                           subprotocols=offered, status=status)
+            writer.close(conn, 0.0, None, message, "server")
+            self._episode_ended()
             return
-        writer.connect(pending.conn, path=pending.path, query=pending.query,
-                       headers=pending.headers, subprotocols=pending.subprotocols,
-                       status=pending.status)
-        writer.close(pending.conn, 0.0, None, message, "server")
-        self._pending = {k: v for k, v in self._pending.items() if v is not pending}
-        self._episode_ended()
-
-    def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> str | None:
-        pending = self._pending.get(id(connection))
-        chosen = pending.upstream.subprotocol if pending and pending.upstream else None
-        return chosen if chosen in (offered or ()) else None
-
-    # -- forwarding ------------------------------------------------------------------------
-
-    async def _handle(self, downstream: ServerConnection) -> None:
-        pending = self._pending.pop(id(downstream), None)
-        if pending is None or pending.upstream is None or self._writer is None:
+        response = server.accept(request)
+        if response.status_code != 101:  # the client's own handshake is invalid
+            respond(response)
+            up.writer.close()
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-        writer, upstream, conn = self._writer, pending.upstream, pending.conn
-        t0 = time.monotonic()
-        writer.connect(conn, path=pending.path, query=pending.query, headers=pending.headers,
-                       subprotocols=pending.subprotocols, status=101,
-                       selected_subprotocol=upstream.subprotocol)
+        respond(response)
+        await self._relay(_Relay(conn, down, up), writer, parts.path, parts.query, headers,
+                          offered, chosen[0])
+
+    async def _relay(self, relay: _Relay, writer: CassetteWriter, path: str, query: str,
+                     headers: dict[str, str], offered: list[str], chosen: str | None) -> None:
+        conn = relay.conn
+        writer.connect(conn, path=path, query=query, headers=headers, subprotocols=offered,
+                       status=101, selected_subprotocol=chosen)
         self.status.open += 1
+        self._relays.add(relay)
         self._notify()
-        ended: dict[str, Any] = {}
-
-        async def pump(src: Any, dst: Any, direction: str) -> None:
-            try:
-                async for message in src:
-                    t = (time.monotonic() - t0) * 1000
-                    try:  # forward first: recording adds no latency
-                        await dst.send(message)
-                        delivered = True
-                    except ConnectionClosed:
-                        delivered = False
-                    writer.event(conn, direction, t, message)  # sent by src either way
-                    self.status.events += 1
-                    if direction == "server" and isinstance(message, str) \
-                            and 'audio.delta"' in message[:200]:
-                        self.status.audio_bytes += _audio_delta_bytes(message)
-                    if not delivered:
-                        break
-            except ConnectionClosed:
-                pass
-            if "by" not in ended:
-                ended["by"] = direction
-                ended["close"] = src.close_code, src.close_reason
-                ended["t"] = (time.monotonic() - t0) * 1000
-
-        tasks = [asyncio.create_task(pump(downstream, upstream, "client")),
-                 asyncio.create_task(pump(upstream, downstream, "server"))]
+        tasks = [asyncio.create_task(self._pump(relay, "client", writer)),
+                 asyncio.create_task(self._pump(relay, "server", writer))]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            by = ended.get("by", "client")
-            code, reason = ended.get("close", (1000, ""))
-            other = upstream if by == "client" else downstream
-            if code == 1006:  # dropped without a close frame: mirror the drop
-                code = None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(close_like(other, code, reason or ""), 5)
+            # the close handshake, if any, has been forwarded: let the other side finish
             await asyncio.wait(tasks, timeout=5)
-            writer.close(conn, ended.get("t", (time.monotonic() - t0) * 1000), code,
-                         reason or "", by)
         finally:
             for t in tasks:
                 t.cancel()
+            for link in (relay.down, relay.up):
+                link.writer.close()
+            by, t, code, reason = relay.ended or ("client", relay.ms(), None, "")
+            writer.close(conn, t, code, reason, by)
+            self._relays.discard(relay)
             self.status.open -= 1
             self._episode_ended()
-            if task is not None:
-                self._handlers.discard(task)
+
+    async def _pump(self, relay: _Relay, direction: str, writer: CassetteWriter) -> None:
+        """Forward one direction chunk by chunk; record the frames each chunk completes."""
+        src, dst = (relay.down, relay.up) if direction == "client" else (relay.up, relay.down)
+        frames = relay.frames[direction]
+        conn, status = relay.conn, self.status
+        try:
+            while True:
+                data = await src.reader.read(_CHUNK)
+                if not data:
+                    break
+                dst.writer.write(data)  # forward first: recording adds no latency
+                t = relay.ms()
+                for message in frames.feed(data):
+                    opcode = message.opcode
+                    if opcode == CLOSE:
+                        relay.end(direction, message.code, message.reason)
+                        continue
+                    if opcode == TEXT:
+                        writer.text_event(conn, direction, t, message.buf, message.start,
+                                          message.end)
+                    else:
+                        writer.event(conn, direction, t, message.data)
+                    status.events += 1
+                if direction == "server":
+                    status.audio_bytes = writer.audio_out_chars * 3 // 4
+                if self.on_status is not None and time.monotonic() >= self._next_notify:
+                    self._notify()
+                await dst.writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        # this side is gone: if it left without a close frame, the episode ends with a drop
+        relay.end(direction, None, "")
+        if not dst.writer.is_closing():
+            dst.writer.close()
 
     def _episode_ended(self) -> None:
         self.status.episodes += 1
@@ -294,26 +388,34 @@ class RecordingProxy:
         self._writer = CassetteWriter(self.path, redactor=self.redactor, append=self.append,
                                       meta={"recorded_by": "rtkit.RecordingProxy",
                                             "upstream": self.upstream_url, **(self.meta or {})})
-        self._server = await serve(self._handle, self.host, self.port,
-                                   process_request=self._process_request,
-                                   select_subprotocol=self._select_subprotocol,
-                                   max_size=None, compression=None)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port,
+                                                  limit=_MAX_HEAD)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
+    def _going_away(self, relay: _Relay) -> None:
+        """Close an open episode as a server going away would: 1001 to both sides, where
+        the stream is between frames (else the connection is just dropped)."""
+        code, reason = _STOPPED
+        relay.end("client", code, reason)
+        payload = Close(code, reason).serialize()
+        for link, direction, mask in ((relay.down, "server", False), (relay.up, "client", True)):
+            if relay.frames[direction].at_boundary and not link.writer.is_closing():
+                link.writer.write(Frame(Opcode.CLOSE, payload).serialize(mask=mask))
+
     async def stop(self) -> None:
-        """Stop listening, end open connections, and write the cassette."""
+        """Stop listening, end open connections (1001), and write the cassette."""
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 10)
             self._server = None
+        for relay in list(self._relays):
+            self._going_away(relay)
         if self._handlers:
-            await asyncio.wait(list(self._handlers), timeout=5)
-        for pending in self._pending.values():
-            if pending.upstream is not None:
-                await pending.upstream.close()
-        self._pending.clear()
+            _, late = await asyncio.wait(list(self._handlers), timeout=5)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=5)
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.commit()
