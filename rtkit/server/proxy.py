@@ -269,6 +269,10 @@ class RecordingProxy:
             server.send_response(response)
             down.writer.write(b"".join(server.data_to_send()))
 
+        check = server.accept(request)  # the client's own handshake, before going upstream
+        if check.status_code != 101:
+            respond(check)
+            return
         if self.max_connections is not None and self._next_conn >= self.max_connections:
             respond(server.reject(HTTPStatus.SERVICE_UNAVAILABLE,
                                   "rtkit record: --max-connections reached\n"))
@@ -296,18 +300,17 @@ class RecordingProxy:
                 body = ""
             self.failures.append(message)
             log.warning("rtkit proxy: %s", message)
-            respond(server.reject(HTTPStatus(status), body or message + "\n"))
+            try:
+                http_status = HTTPStatus(status)
+            except ValueError:  # a status http.HTTPStatus does not know
+                http_status = HTTPStatus.BAD_GATEWAY
+            respond(server.reject(http_status, body or message + "\n"))
             writer.connect(conn, path=parts.path, query=parts.query, headers=headers,
                            subprotocols=offered, status=status)
             writer.close(conn, 0.0, None, message, "server")
             self._episode_ended()
             return
-        response = server.accept(request)
-        if response.status_code != 101:  # the client's own handshake is invalid
-            respond(response)
-            up.writer.close()
-            return
-        respond(response)
+        respond(server.accept(request))  # now with the subprotocol the upstream chose
         await self._relay(_Relay(conn, down, up), writer, parts.path, parts.query, headers,
                           offered, chosen[0])
 

@@ -1,0 +1,94 @@
+"""The proxy's side reader of relayed WebSocket bytes, checked against frames written by
+websockets' own sans-I/O protocol, cut into chunks at every awkward place."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from websockets.frames import Close
+from websockets.protocol import OPEN, Protocol, Side
+
+from rtkit.server.frames import BINARY, CLOSE, TEXT, FrameReader, Message
+
+
+def wire(side: Side, build) -> bytes:  # type: ignore[no-untyped-def]
+    """The bytes `side` sends when `build(protocol)` runs (client frames are masked)."""
+    proto = Protocol(side, state=OPEN, max_size=None)
+    build(proto)
+    return b"".join(proto.data_to_send())
+
+
+def messages(data: bytes, cuts: list[int]) -> list[tuple[int, bytes, int | None, str]]:
+    reader = FrameReader()
+    out: list[Message] = []
+    last = 0
+    for cut in [*cuts, len(data)]:
+        out += reader.feed(data[last:cut])
+        last = cut
+    assert reader.at_boundary
+    return [(m.opcode, m.data, m.code, m.reason) for m in out]
+
+
+def session(proto: Protocol) -> None:
+    proto.send_text(b'{"type":"session.created"}')
+    proto.send_text(("x" * 300).encode())  # a 16-bit length
+    proto.send_text(("é" * 40_000).encode())  # a 64-bit length, non-ASCII
+    proto.send_binary(b"\x00\x01\x02")
+    proto.send_text(b"frag-", fin=False)
+    proto.send_ping(b"in the middle")  # control frames may come between fragments
+    proto.send_continuation(b"ment", fin=True)
+    proto.send_pong(b"")
+    proto.send_close(1000, "bye")
+
+
+EXPECTED = [
+    (TEXT, b'{"type":"session.created"}', None, ""),
+    (TEXT, b"x" * 300, None, ""),
+    (TEXT, ("é" * 40_000).encode(), None, ""),
+    (BINARY, b"\x00\x01\x02", None, ""),
+    (TEXT, b"frag-ment", None, ""),
+    (CLOSE, Close(1000, "bye").serialize(), 1000, "bye"),
+]
+
+
+@pytest.mark.parametrize("side", [Side.SERVER, Side.CLIENT], ids=["unmasked", "masked"])
+def test_whole_stream_in_one_chunk(side: Side) -> None:
+    assert messages(wire(side, session), []) == EXPECTED
+
+
+@pytest.mark.parametrize("side", [Side.SERVER, Side.CLIENT], ids=["unmasked", "masked"])
+def test_every_split_point_of_the_small_frames(side: Side) -> None:
+    data = wire(side, session)
+    for cut in range(1, 400):  # through the first frames' headers, masks and payloads
+        assert messages(data, [cut]) == EXPECTED, cut
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_chunking(seed: int) -> None:
+    data = wire(Side.CLIENT, session)
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(data)), rng.randint(1, 60)))
+    assert messages(data, cuts) == EXPECTED
+
+
+def test_byte_by_byte() -> None:
+    data = wire(Side.SERVER, lambda p: (p.send_text(b"a" * 70_000), p.send_text(b"b")))
+    assert messages(data, list(range(1, len(data)))) == [(TEXT, b"a" * 70_000, None, ""),
+                                                          (TEXT, b"b", None, "")]
+
+
+def test_a_payload_is_a_span_of_its_chunk_not_a_copy() -> None:
+    data = wire(Side.SERVER, lambda p: (p.send_text(b"one"), p.send_text(b"two")))
+    first, second = FrameReader().feed(data)
+    assert first.buf is data and second.buf is data
+    assert data[second.start:second.end] == b"two"
+
+
+def test_close_without_a_code_and_boundaries() -> None:
+    reader = FrameReader()
+    data = wire(Side.SERVER, lambda p: p.send_close())
+    assert reader.feed(data[:1]) == [] and not reader.at_boundary
+    (close,) = reader.feed(data[1:])
+    assert (close.opcode, close.code, close.reason) == (CLOSE, 1005, "")
+    assert reader.at_boundary

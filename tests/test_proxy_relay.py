@@ -1,0 +1,179 @@
+"""The recording proxy's byte relay over real loopback sockets: large and fragmented frames,
+keepalive pings, subprotocols, stopping with open connections, a TLS upstream, bad clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from rtkit.cassette import Cassette, Event, Frame
+from rtkit.server.proxy import RecordingProxy
+
+KEY = "sk-test-" + "relay-" + "r" * 30  # built at runtime: no key-shaped literal in the repo
+BIG = "A" * 200_000  # bigger than a relay chunk, so frames span chunks both ways
+
+
+class Upstream:
+    """Echoes every text event back as `{"type": "echo", "of": <event>}`; sends a large
+    fragmented message when asked; records the subprotocol and how the connection closed."""
+
+    def __init__(self) -> None:
+        self.closes: list[tuple[int | None, str]] = []
+        self.subprotocols: list[str | None] = []
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.subprotocols.append(ws.subprotocol)
+        await ws.send('{"type":"session.created","event_id":"e0","session":{}}')
+        try:
+            async for message in ws:
+                if message == '{"type":"fragments"}':
+                    await ws.send(['{"type":"big",', '"delta":"', BIG, '"}'])
+                elif isinstance(message, bytes):
+                    await ws.send(message[::-1])
+                else:
+                    await ws.send(json.dumps({"type": "echo", "of": json.loads(message)}))
+        except ConnectionClosed:
+            pass
+        rcvd = ws.protocol.close_rcvd
+        self.closes.append((rcvd.code, rcvd.reason) if rcvd else (None, ""))
+
+
+async def test_large_fragmented_binary_frames_and_pings_pass_and_are_recorded(
+        tmp_path: Path) -> None:
+    path = tmp_path / "relay.jsonl"
+    up = Upstream()
+    async with serve(up.handler, "127.0.0.1", 0, max_size=None) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1/realtime"
+        async with (
+            RecordingProxy(path, upstream_url=url, api_key=KEY) as proxy,
+            connect(proxy.url + "?model=gpt-realtime", max_size=None) as ws,
+        ):
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            append = {"type": "input_audio_buffer.append", "audio": BIG}
+            await ws.send(json.dumps(append))
+            assert json.loads(await ws.recv())["of"] == append
+            await ws.send('{"type":"fragments"}')
+            assert json.loads(await ws.recv())["delta"] == BIG
+            await ws.send(b"\x01\x02\x03")
+            assert await ws.recv() == b"\x03\x02\x01"
+            pong = await ws.ping(b"still there?")
+            await asyncio.wait_for(pong, 5)  # answered by the upstream, through the proxy
+    lines = list(Cassette.load(path).iter_episode(0))
+    kinds = [(x.dir, x.type if isinstance(x, Event) else "frame") for x in lines[:-1]]
+    assert kinds == [("server", "session.created"), ("client", "input_audio_buffer.append"),
+                     ("server", "echo"), ("client", "fragments"), ("server", "big"),
+                     ("client", "frame"), ("server", "frame")]
+    assert isinstance(lines[1], Event) and lines[1].event["audio"] == BIG
+    assert isinstance(lines[4], Event) and lines[4].event["delta"] == BIG
+    assert isinstance(lines[5], Frame) and lines[5].binary == b"\x01\x02\x03"
+    assert [x.t for x in lines] == sorted(x.t for x in lines)
+    close = Cassette.load(path).episodes[0].close
+    assert close is not None and (close.by, close.code) == ("client", 1000)
+    assert up.closes == [(1000, "")]
+
+
+async def test_stopping_with_an_open_connection_closes_both_sides_with_1001(
+        tmp_path: Path) -> None:
+    path = tmp_path / "stop.jsonl"
+    up = Upstream()
+    async with serve(up.handler, "127.0.0.1", 0) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1/realtime"
+        proxy = RecordingProxy(path, upstream_url=url, api_key=KEY)
+        await proxy.start()
+        async with connect(proxy.url) as ws:
+            await ws.recv()
+            await ws.send('{"type":"response.create"}')
+            await ws.recv()
+            await asyncio.wait_for(proxy.stop(), 10)
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(ws.recv(), 5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+        for _ in range(50):
+            if up.closes:
+                break
+            await asyncio.sleep(0.05)
+    assert up.closes == [(1001, "rtkit record stopped")]
+    (episode,) = Cassette.load(path).episodes
+    assert episode.close is not None
+    assert (episode.close.by, episode.close.code) == ("client", 1001)
+    assert episode.n_events == 3
+
+
+async def test_the_subprotocol_the_upstream_chose_reaches_the_client(tmp_path: Path) -> None:
+    up = Upstream()
+    async with serve(up.handler, "127.0.0.1", 0, subprotocols=["realtime"]) as srv:  # type: ignore[list-item]
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1/realtime"
+        async with RecordingProxy(tmp_path / "p.jsonl", upstream_url=url, api_key=KEY) as proxy:
+            offered = ["realtime", "openai-insecure-api-key.placeholder"]
+            async with connect(proxy.url, subprotocols=offered) as ws:  # type: ignore[arg-type]
+                await ws.recv()
+                assert ws.subprotocol == "realtime"
+    assert up.subprotocols == ["realtime"]
+
+
+async def test_a_request_that_is_not_a_websocket_handshake_is_refused_without_upstream(
+        tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    async with RecordingProxy(path, upstream_url="ws://127.0.0.1:9/v1/realtime",
+                              api_key=KEY) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"GET /v1/realtime HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status = await asyncio.wait_for(reader.readline(), 5)
+        writer.close()
+        assert status.startswith(b"HTTP/1.1 426") or status.startswith(b"HTTP/1.1 400")
+        assert proxy.failures == []  # the upstream was never tried
+    assert Cassette.load(path).episodes == []
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+async def test_a_tls_upstream_is_verified_and_relayed(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the proxy trusts the test certificate
+    up = Upstream()
+    path = tmp_path / "tls.jsonl"
+    async with serve(up.handler, "127.0.0.1", 0, ssl=context) as srv:
+        url = f"wss://localhost:{srv.sockets[0].getsockname()[1]}/v1/realtime"
+        async with (
+            RecordingProxy(path, upstream_url=url, api_key=KEY) as proxy,
+            connect(proxy.url) as ws,
+        ):
+            await ws.recv()
+            await ws.send('{"type":"response.create"}')
+            assert json.loads(await ws.recv())["type"] == "echo"
+    (episode,) = Cassette.load(path).episodes
+    assert episode.n_events == 3
+
+
+async def test_an_untrusted_tls_upstream_is_a_502(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    async with serve(Upstream().handler, "127.0.0.1", 0, ssl=context) as srv:
+        url = f"wss://localhost:{srv.sockets[0].getsockname()[1]}/v1/realtime"
+        async with RecordingProxy(tmp_path / "p.jsonl", upstream_url=url, api_key=KEY) as proxy:
+            with pytest.raises(Exception, match="502"):
+                async with connect(proxy.url):
+                    pass
+            assert "certificate" in proxy.failures[0].lower()
