@@ -177,3 +177,53 @@ async def test_an_untrusted_tls_upstream_is_a_502(tmp_path: Path) -> None:
                 async with connect(proxy.url):
                     pass
             assert "certificate" in proxy.failures[0].lower()
+
+
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy, like a corporate one; remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line = head.split(b"\r\n", 1)[0].decode()
+        self.requests.append(line)
+        host, port = line.split()[1].rsplit(":", 1)
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer),
+                             return_exceptions=True)
+
+
+async def test_the_upstream_is_reached_through_an_http_proxy_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tunnel = ConnectProxy()
+    up = Upstream()
+    async with (
+        serve(up.handler, "127.0.0.1", 0) as srv,
+        await asyncio.start_server(tunnel.handle, "127.0.0.1", 0) as tunnel_server,
+    ):
+        port = srv.sockets[0].getsockname()[1]
+        for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy",
+                           f"http://127.0.0.1:{tunnel_server.sockets[0].getsockname()[1]}")
+        path = tmp_path / "proxied.jsonl"
+        async with (
+            RecordingProxy(path, upstream_url=f"ws://127.0.0.1:{port}/v1/realtime",
+                           api_key=KEY) as proxy,
+            connect(proxy.url, proxy=None) as ws,
+        ):
+            await ws.recv()
+            await ws.send('{"type":"response.create"}')
+            assert json.loads(await ws.recv())["type"] == "echo"
+    assert tunnel.requests == [f"CONNECT 127.0.0.1:{port} HTTP/1.1"]
+    assert Cassette.load(path).episodes[0].n_events == 3

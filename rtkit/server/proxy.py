@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -26,13 +27,14 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from websockets.asyncio.client import prepare_connect_request
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import USER_AGENT, Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
-from websockets.uri import parse_uri
+from websockets.uri import WebSocketURI, get_proxy, parse_proxy, parse_uri
 
 from rtkit.cassette import CassetteWriter, Redactor
 from rtkit.cassette.redact import DROPPED_HEADERS, INSECURE_KEY_PROTOCOL
@@ -67,6 +69,33 @@ class ProxyStatus:
         """A one-line summary."""
         return (f"episodes {self.episodes} (open {self.open}) · events {self.events} · "
                 f"audio {self.audio_seconds:.1f} s")
+
+
+def _tunnel(proxy_url: str, uri: WebSocketURI, timeout: float = 15.0) -> socket.socket:
+    """A socket to the upstream through an HTTP proxy (CONNECT), opened in a thread."""
+    proxy = parse_proxy(proxy_url)
+    if proxy.scheme != "http":
+        raise _Refused(502, "", f"the {proxy.scheme} proxy {proxy_url} is not supported by the "
+                                "recording proxy (http:// proxies are); unset it for rtkit")
+    sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
+    try:
+        sock.sendall(prepare_connect_request(proxy, uri, USER_AGENT))
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < _MAX_HEAD:
+            data = sock.recv(4096)
+            if not data:
+                break
+            head += data
+        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = status.split(" ", 2)
+        if len(parts) < 2 or not parts[1].startswith("2"):
+            raise _Refused(502, "", f"the proxy {proxy.host}:{proxy.port} refused CONNECT to "
+                                    f"{uri.host}:{uri.port}: {status or 'no answer'}")
+        sock.settimeout(None)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
 
 
 class _Refused(Exception):
@@ -208,9 +237,11 @@ class RecordingProxy:
             request.headers[name] = value
         request.headers["User-Agent"] = USER_AGENT
         context = ssl.create_default_context() if uri.secure else None
+        via = get_proxy(uri)  # HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as websockets reads them
+        sock = await asyncio.to_thread(_tunnel, via, uri) if via is not None else None
         reader, writer = await asyncio.open_connection(
-            uri.host, uri.port, ssl=context, server_hostname=uri.host if context else None,
-            limit=_MAX_HEAD)
+            None if sock else uri.host, None if sock else uri.port, sock=sock, ssl=context,
+            server_hostname=uri.host if context else None, limit=_MAX_HEAD)
         try:
             client.send_request(request)
             writer.write(b"".join(client.data_to_send()))
