@@ -48,7 +48,9 @@ class FakeLink:
             self.clock.now += timeout
         return frame
 
-    async def send(self, data: str | bytes) -> None:
+    async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
+        if text:  # a recorded event, sent as the UTF-8 bytes read from the cassette
+            data = bytes(data).decode("utf-8")
         self.sent.append((self.clock.now, json.loads(data) if isinstance(data, str) else data))
 
     async def close(self, code: int | None, reason: str) -> None:

@@ -40,33 +40,40 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _written_server_event(conn: int) -> re.Pattern[str]:
+def _written_server_event(conn: int) -> re.Pattern[bytes]:
     """The start of a server event line of `conn` exactly as CassetteWriter writes it (the
     replay fast path); group 1 is `t`."""
-    return re.compile(r'\{"kind":"event","conn":' + str(conn)
-                      + r',"dir":"server","t":(\d+(?:\.\d+)?),"event":')
+    return re.compile(rb'\{"kind":"event","conn":' + str(conn).encode()
+                      + rb',"dir":"server","t":(\d+(?:\.\d+)?),"event":')
 
 
 class ServerEventText:
-    """A recorded server event read for replay: its exact text, parsed only if asked.
+    """A recorded server event read for replay: its exact UTF-8 bytes, decoded and parsed
+    only if asked.
 
-    Replay sends most server events byte for byte, so `iter_episode(lazy_server=True)` skips
-    parsing their JSON (the file was validated when the cassette was loaded).
+    Replay sends most server events byte for byte, so `iter_episode(lazy_server=True)` neither
+    decodes nor parses them (the file was validated when the cassette was loaded); `data` is a
+    view into the line read from disk.
     """
 
-    __slots__ = ("_event", "conn", "raw", "t")
+    __slots__ = ("_event", "conn", "data", "t")
     kind = "event"
     dir = "server"
 
-    def __init__(self, conn: int, t: float, raw: str) -> None:
-        self.conn, self.t, self.raw = conn, t, raw
+    def __init__(self, conn: int, t: float, data: bytes | memoryview) -> None:
+        self.conn, self.t, self.data = conn, t, data
         self._event: dict[str, Any] | None = None
+
+    @property
+    def raw(self) -> str:
+        """The event's exact text."""
+        return bytes(self.data).decode("utf-8")
 
     @property
     def event(self) -> dict[str, Any]:
         """The event, parsed on first use."""
         if self._event is None:
-            self._event = json.loads(self.raw)
+            self._event = json.loads(bytes(self.data))
         return self._event
 
     @property
@@ -296,12 +303,13 @@ class Cassette:
                 first = offset == ep.offset
                 offset += len(data)
                 lineno += 1
-                text = data.decode("utf-8")
-                if fast is not None and (m := fast(text)) is not None:
-                    raw = text[m.end():text.rfind("}")]
-                    if raw.endswith("}"):
-                        yield ServerEventText(conn, float(m.group(1)), raw)
+                if fast is not None and (m := fast(data)) is not None:
+                    close = data.rfind(b"}")
+                    if data[close - 1:close] == b"}":
+                        yield ServerEventText(conn, float(m.group(1)),
+                                              memoryview(data)[m.end():close])
                         continue
+                text = data.decode("utf-8")
                 if first or (len(text) < 8 and not text.strip()):
                     continue
                 # cheap pre-filter: only lines of this conn are parsed

@@ -27,10 +27,12 @@ Line = Event | Frame | CloseLine | ServerEventText
 
 @dataclass(slots=True)
 class SendFrame:
-    """Send this text (or bytes) to the client; `t` is its recorded offset in ms."""
+    """Send this text (or bytes: a binary frame) to the client; `t` is its recorded offset in
+    ms. `text=True`: `data` is the UTF-8 bytes of a text frame (sent without decoding)."""
 
-    data: str | bytes
+    data: str | bytes | memoryview
     t: float
+    text: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,10 @@ class ReplayEngine:
             if type(line) is ServerEventText:  # the hot path: most of a long episode
                 self._peeked = None
                 self.played_server += 1
-                yield SendFrame(self._rewritten(line) if self._rebound else line.raw, line.t)
+                if self._rebound:
+                    yield SendFrame(self._rewritten(line), line.t)
+                else:
+                    yield SendFrame(line.data, line.t, True)  # byte for byte as recorded
                 continue
             if isinstance(line, CloseLine):
                 self._take()

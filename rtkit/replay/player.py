@@ -42,8 +42,8 @@ class Link(Protocol):
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
         """The next client frame, a `Close` when the client left, None on timeout."""
 
-    async def send(self, data: str | bytes) -> None:
-        """Send a frame to the client."""
+    async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
+        """Send a frame to the client (`text=True`: `data` is a text frame's UTF-8 bytes)."""
 
     async def close(self, code: int | None, reason: str) -> None:
         """Close (code None: drop the connection without a close frame)."""
@@ -225,7 +225,7 @@ async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link) -> Non
         send = link.send
         for out in outputs:
             if type(out) is SendFrame and not paced:  # the hot path: one per replayed event
-                await send(out.data)
+                await send(out.data, out.text)
                 continue
             if isinstance(out, SendError):
                 await send(out.data)
@@ -237,7 +237,7 @@ async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link) -> Non
             if isinstance(out, SendClose):
                 await link.close(out.code, out.reason)
                 return False
-            await send(out.data)
+            await send(out.data, out.text)
         return True
 
     try:

@@ -33,9 +33,9 @@ class _WebSocketLink:
             rcvd = exc.rcvd
             return Close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "", "client")
 
-    async def send(self, data: str | bytes) -> None:
+    async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
         try:  # noqa: SIM105 (not contextlib.suppress: this runs once per replayed event)
-            await self.ws.send(data)
+            await self.ws.send(data, text=text)
         except ConnectionClosed:
             pass
 

@@ -27,8 +27,10 @@ class _QueueLink:
         except asyncio.TimeoutError:
             return None
 
-    async def send(self, data: str | bytes) -> None:
-        self.outbound.put_nowait(data)
+    async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
+        if text:
+            data = bytes(data).decode("utf-8")
+        self.outbound.put_nowait(bytes(data) if isinstance(data, memoryview) else data)
 
     async def close(self, code: int | None, reason: str) -> None:
         self.outbound.put_nowait(Close(code, reason, "server"))
