@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import websockets.uri
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -203,6 +204,8 @@ class ConnectProxy:
                              return_exceptions=True)
 
 
+@pytest.mark.skipif(not hasattr(websockets.uri, "get_proxy"),
+                    reason="websockets < 15 has no proxy support, so neither has the recorder")
 async def test_the_upstream_is_reached_through_an_http_proxy_from_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tunnel = ConnectProxy()

@@ -135,7 +135,7 @@ class CassetteWriter:
             self._write(Frame(conn=n, dir=dir, t=self._last_t[conn],  # type: ignore[arg-type]
                               binary=bytes(frame)).to_json_line())
             return
-        if frame.startswith("{") and len(frame) > 256:  # perhaps an audio event
+        if len(frame) > 256 and "audio" in frame[:120]:  # perhaps an audio event
             data = frame.encode("utf-8")
             span = audio_payload_span(data)
             if span is not None and self._audio(conn, dir, t, data, 0, len(data), span):

@@ -27,14 +27,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from websockets.asyncio.client import prepare_connect_request
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import USER_AGENT, Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI, get_proxy, parse_proxy, parse_uri
+from websockets.uri import WebSocketURI, parse_uri
 
 from rtkit.cassette import CassetteWriter, Redactor
 from rtkit.cassette.redact import DROPPED_HEADERS, INSECURE_KEY_PROTOCOL
@@ -71,8 +70,29 @@ class ProxyStatus:
                 f"audio {self.audio_seconds:.1f} s")
 
 
+class _Refused(Exception):
+    """The upstream handshake failed; `status` and `body` are what the client gets."""
+
+    def __init__(self, status: int, body: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.body = status, body
+
+
+def _proxy_for(uri: WebSocketURI) -> str | None:
+    """The proxy for `uri` from HTTPS_PROXY / HTTP_PROXY / NO_PROXY, read as websockets reads
+    them (websockets < 15 has no proxy support, and neither has the proxy then)."""
+    try:
+        from websockets.uri import get_proxy
+    except ImportError:
+        return None
+    return get_proxy(uri)
+
+
 def _tunnel(proxy_url: str, uri: WebSocketURI, timeout: float = 15.0) -> socket.socket:
     """A socket to the upstream through an HTTP proxy (CONNECT), opened in a thread."""
+    from websockets.asyncio.client import prepare_connect_request
+    from websockets.uri import parse_proxy
+
     proxy = parse_proxy(proxy_url)
     if proxy.scheme != "http":
         raise _Refused(502, "", f"the {proxy.scheme} proxy {proxy_url} is not supported by the "
@@ -96,14 +116,6 @@ def _tunnel(proxy_url: str, uri: WebSocketURI, timeout: float = 15.0) -> socket.
     except BaseException:
         sock.close()
         raise
-
-
-class _Refused(Exception):
-    """The upstream handshake failed; `status` and `body` are what the client gets."""
-
-    def __init__(self, status: int, body: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.body = status, body
 
 
 @dataclass
@@ -237,7 +249,7 @@ class RecordingProxy:
             request.headers[name] = value
         request.headers["User-Agent"] = USER_AGENT
         context = ssl.create_default_context() if uri.secure else None
-        via = get_proxy(uri)  # HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as websockets reads them
+        via = _proxy_for(uri)
         sock = await asyncio.to_thread(_tunnel, via, uri) if via is not None else None
         reader, writer = await asyncio.open_connection(
             None if sock else uri.host, None if sock else uri.port, sock=sock, ssl=context,

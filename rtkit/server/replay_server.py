@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from http import HTTPStatus
 from typing import Any
@@ -34,13 +35,23 @@ class _WebSocketLink:
             return Close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "", "client")
 
     async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
-        try:  # noqa: SIM105 (not contextlib.suppress: this runs once per replayed event)
-            await self.ws.send(data, text=text)
+        if text and not _SEND_TAKES_TEXT:
+            data = bytes(data).decode("utf-8")
+            text = None
+        try:  # not contextlib.suppress: this runs once per replayed event
+            if text:
+                await self.ws.send(data, text=True)  # the recorded bytes, not decoded
+            else:
+                await self.ws.send(data)
         except ConnectionClosed:
             pass
 
     async def close(self, code: int | None, reason: str) -> None:
         await close_like(self.ws, code, reason)
+
+
+# websockets >= 14 sends UTF-8 bytes as a text frame (send(..., text=True)); 13 needs a str
+_SEND_TAKES_TEXT = "text" in inspect.signature(ServerConnection.send).parameters
 
 
 class ReplayServer:
