@@ -661,6 +661,8 @@ class EpisodeRouter:
 
         from websockets.asyncio.client import connect
 
+        from rtkit.transport.websocket import loopback_kwargs
+
         index, self.connections = self.connections, self.connections + 1
         target = self.replay if index < self.recorded else self.record
         base = urlsplit(str(target.url))
@@ -677,6 +679,7 @@ class EpisodeRouter:
             subprotocols=offered or None,  # type: ignore[arg-type]
             max_size=None,
             compression=None,
+            **loopback_kwargs(url),
         ) as upstream:
             await _pump_both(downstream, upstream)
 

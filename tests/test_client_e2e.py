@@ -317,3 +317,24 @@ async def test_server_vad_interruption_event() -> None:
         assert interrupted["type"] == "input_audio_buffer.speech_started"  # SEED fix 5
         assert client.get_turn_detection_type() == "server_vad"
         await client.disconnect()
+
+
+async def test_a_proxy_in_the_environment_is_not_used_for_loopback(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # corporate CI sets HTTPS_PROXY without NO_PROXY; websockets >= 15 would send even a
+    # ws://127.0.0.1 connection to the proxy (here a closed port) and fail
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    async with FakeRealtime([Reply(text="hi")], seed="np") as up:
+        client = RealtimeClient(url=up.url)
+        await client.connect()
+        client.send_user_message_content([{"type": "input_text", "text": "hello"}])
+        while True:
+            item = (await client.wait_for_next_completed_item(timeout=5))["item"]
+            if item.get("role") == "assistant":
+                break
+        formatted = item["formatted"]
+        assert "hi" in (formatted.get("text") or "") + (formatted.get("transcript") or "")
+        await client.disconnect()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -30,6 +32,18 @@ async def close_like(ws: Any, code: int | None, reason: str = "") -> None:
             await ws.close(code, reason)
     except ConnectionClosed:
         pass
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+_CONNECT_TAKES_PROXY = "proxy" in inspect.signature(connect.__init__).parameters
+
+
+def loopback_kwargs(url: str) -> dict[str, Any]:
+    """`connect()` options for `url`: a loopback URL (the fake server, the recorder) never
+    goes through HTTPS_PROXY / HTTP_PROXY, which websockets >= 15 otherwise applies to it
+    unless NO_PROXY lists it (corporate CI often sets the one and not the other)."""
+    host = urlsplit(url).hostname or ""
+    return {"proxy": None} if _CONNECT_TAKES_PROXY and host in _LOOPBACK else {}
 
 
 class WebSocketTransport:
@@ -67,7 +81,7 @@ class WebSocketTransport:
                 open_timeout=self.open_timeout,
                 max_size=self.max_size,
                 compression=None,
-                **self.connect_kwargs,
+                **{**loopback_kwargs(url), **self.connect_kwargs},
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
