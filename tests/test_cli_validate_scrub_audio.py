@@ -142,7 +142,8 @@ def test_scrub_replaces_secrets_atomically_and_never_prints_them(tmp_path: Path)
     text = path.read_text()
     assert KEY not in text and "acct_12345" not in text and "acct_REDACTED" not in text
     assert "my key is sk-REDACTED, account REDACTED" in text
-    Cassette.load(path)  # still a valid cassette
+    cassette = Cassette.load(path)  # still a valid cassette
+    assert "user-patterns" in cassette.header.redactions  # the header says what was done
     assert [p.name for p in tmp_path.iterdir()] == ["c.jsonl"]  # no temp file left
     code, out = run("scrub", "--check", str(path), "--pattern", r"acct_\d+")
     assert (code, out.strip()) == (0, "would scrub 0 line(s) in 0 of 1 cassette(s)")

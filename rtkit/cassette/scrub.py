@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtkit.cassette.model import Connect
+from rtkit.cassette.model import Connect, Header
 from rtkit.cassette.reader import Cassette, parse_line
 from rtkit.cassette.redact import INSECURE_KEY_PROTOCOL, PLACEHOLDER, Redactor
 from rtkit.errors import CassetteError
@@ -75,7 +75,10 @@ def scrub_line(text: str, redactor: Redactor, path: str = "<cassette>",
 
 def scrub_file(path: str | os.PathLike[str], redactor: Redactor, *,
                check: bool = False) -> list[Change]:
-    """Scrub a cassette in place (atomically), or with `check` only report what would change."""
+    """Scrub a cassette in place (atomically), or with `check` only report what would change.
+
+    When lines change, the header's `redactions` gains the names of the filters this redactor
+    applies (`user-patterns`, ...), so the cassette says what was done to it."""
     path = Path(path)
     changes: list[Change] = []
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".scrub", dir=path.parent)
@@ -90,6 +93,7 @@ def scrub_file(path: str | os.PathLike[str], redactor: Redactor, *,
                 dst.write(new + "\n")
         if check or not changes:
             return changes
+        _add_redactions(Path(tmp), redactor.names)
         Cassette.load(tmp)  # the scrubbed file must still be a valid cassette
         os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
@@ -98,3 +102,22 @@ def scrub_file(path: str | os.PathLike[str], redactor: Redactor, *,
     finally:
         if tmp:
             os.unlink(tmp)
+
+
+def _add_redactions(path: Path, names: list[str]) -> None:
+    """Add `names` to the header's `redactions` (the first line), rewriting the file only
+    when that changes it."""
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline()
+    header = parse_line(first, str(path), 1)
+    if not isinstance(header, Header) or set(names) <= set(header.redactions):
+        return
+    updated = header.model_copy(update={
+        "redactions": list(dict.fromkeys([*header.redactions, *names]))})
+    fixed = path.with_name(path.name + ".h")
+    with open(path, encoding="utf-8") as src, open(fixed, "w", encoding="utf-8") as dst:
+        src.readline()
+        dst.write(updated.model_dump_json() + "\n")
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    os.replace(fixed, path)
