@@ -10,12 +10,14 @@ import ssl
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import websockets.uri
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from rtkit.audio import int16_to_base64
 from rtkit.cassette import Cassette, Event, Frame
 from rtkit.server.proxy import RecordingProxy
 
@@ -38,6 +40,9 @@ class Upstream:
             async for message in ws:
                 if message == '{"type":"fragments"}':
                     await ws.send(['{"type":"big",', '"delta":"', BIG, '"}'])
+                elif message == '{"type":"audio"}':  # 100 ms of output audio
+                    await ws.send(json.dumps({"type": "response.output_audio.delta",
+                                              "delta": int16_to_base64(np.zeros(2400, np.int16))}))
                 elif isinstance(message, bytes):
                     await ws.send(message[::-1])
                 else:
@@ -230,3 +235,23 @@ async def test_the_upstream_is_reached_through_an_http_proxy_from_the_environmen
             assert json.loads(await ws.recv())["type"] == "echo"
     assert tunnel.requests == [f"CONNECT 127.0.0.1:{port} HTTP/1.1"]
     assert Cassette.load(path).episodes[0].n_events == 3
+
+
+async def test_the_status_counts_events_and_output_audio_while_streaming(tmp_path: Path) -> None:
+    seen: list[tuple[int, int, float]] = []
+    up = Upstream()
+    async with serve(up.handler, "127.0.0.1", 0) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/v1/realtime"
+        proxy = RecordingProxy(tmp_path / "s.jsonl", upstream_url=url, api_key=KEY,
+                               on_status=lambda s: seen.append((s.open, s.events,
+                                                                s.audio_seconds)))
+        async with proxy, connect(proxy.url) as ws:
+            await ws.recv()
+            for _ in range(3):
+                await ws.send('{"type":"audio"}')
+                await ws.recv()
+            assert (proxy.status.open, proxy.status.events) == (1, 7)
+            assert proxy.status.audio_seconds == pytest.approx(0.3)
+    assert seen[0][0] == 1  # told when the connection opened
+    assert seen[-1][0] == 0 and proxy.status.episodes == 1
+    assert "audio 0.3 s" in proxy.status.line()
