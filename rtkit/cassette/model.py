@@ -77,10 +77,7 @@ class Event(_Line):
 
     def to_json_line(self) -> str:
         """The cassette line for this event (without the newline)."""
-        return (
-            f'{{"kind":"event","conn":{self.conn},"dir":"{self.dir}",'
-            f'"t":{_fmt_t(self.t)},"event":{self.raw}}}'
-        )
+        return event_line_head(self.conn, self.dir, self.t) + self.raw + "}"
 
 
 class Frame(_Line):
@@ -118,6 +115,11 @@ class CloseLine(_Line):
 
 
 Line = Header | Connect | Event | Frame | CloseLine
+
+
+def event_line_head(conn: int, dir: str, t: float) -> str:
+    """An event line up to the event's own text (which follows, then a closing brace)."""
+    return f'{{"kind":"event","conn":{conn},"dir":"{dir}","t":{_fmt_t(t)},"event":'
 
 
 def _fmt_t(t: float) -> str:

@@ -285,8 +285,8 @@ class Cassette:
                      ) -> Iterator[Event | Frame | CloseLine | ServerEventText]:
         """Stream an episode's lines after its connect line, from disk.
 
-        `lazy_server=True` yields server events as `ServerEventText` (text only, parsed on
-        demand), which is what replay needs.
+        `lazy_server=True` yields server events as `ServerEventText` (their bytes, decoded and
+        parsed on demand), which is what replay needs.
         """
         ep = self.episode(conn)
         lineno = ep.lineno

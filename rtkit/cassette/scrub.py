@@ -90,10 +90,11 @@ def scrub_file(path: str | os.PathLike[str], redactor: Redactor, *,
                     else (text, [])
                 if names:
                     changes.append(Change(str(path), lineno, tuple(names)))
+                elif lineno == 1:  # kept only if other lines change (tmp is dropped otherwise)
+                    new = _with_redactions(text, redactor.names, str(path))
                 dst.write(new + "\n")
         if check or not changes:
             return changes
-        _add_redactions(Path(tmp), redactor.names)
         Cassette.load(tmp)  # the scrubbed file must still be a valid cassette
         os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
@@ -104,20 +105,10 @@ def scrub_file(path: str | os.PathLike[str], redactor: Redactor, *,
             os.unlink(tmp)
 
 
-def _add_redactions(path: Path, names: list[str]) -> None:
-    """Add `names` to the header's `redactions` (the first line), rewriting the file only
-    when that changes it."""
-    with open(path, encoding="utf-8") as fh:
-        first = fh.readline()
-    header = parse_line(first, str(path), 1)
+def _with_redactions(text: str, names: list[str], path: str) -> str:
+    """The header line with `names` added to its `redactions` (other lines unchanged)."""
+    header = parse_line(text, path, 1) if text.strip() else None
     if not isinstance(header, Header) or set(names) <= set(header.redactions):
-        return
-    updated = header.model_copy(update={
-        "redactions": list(dict.fromkeys([*header.redactions, *names]))})
-    fixed = path.with_name(path.name + ".h")
-    with open(path, encoding="utf-8") as src, open(fixed, "w", encoding="utf-8") as dst:
-        src.readline()
-        dst.write(updated.model_dump_json() + "\n")
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-    os.replace(fixed, path)
+        return text
+    redactions = list(dict.fromkeys([*header.redactions, *names]))
+    return header.model_copy(update={"redactions": redactions}).model_dump_json()

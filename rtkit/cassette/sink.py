@@ -74,8 +74,8 @@ class LineSink:
             self._thread.join()
             self._queue, self._thread = None, None
 
-    def close(self, *, sync: bool = True) -> None:
-        """Write what is pending, fsync (unless `sync=False`) and close the file."""
+    def close(self) -> None:
+        """Write what is pending, fsync and close the file."""
         if self.closed:
             return
         try:
@@ -85,8 +85,7 @@ class LineSink:
             if self._parts:
                 _write_all(self.fd, b"".join(self._parts))
                 self._parts = []
-            if sync:
-                os.fsync(self.fd)
+            os.fsync(self.fd)
         finally:
             self.closed = True
             os.close(self.fd)

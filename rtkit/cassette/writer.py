@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rtkit.cassette.model import CloseLine, Connect, Frame, Header, _fmt_t
+from rtkit.cassette.model import CloseLine, Connect, Frame, Header, event_line_head
 from rtkit.cassette.reader import Cassette, _iter_raw_lines
 from rtkit.cassette.redact import Redactor, audio_payload_span
 from rtkit.cassette.sink import LineSink
@@ -175,13 +175,9 @@ class CassetteWriter:
         self.n_events += 1
         if dir == "server":
             self.audio_out_chars += b - a
-        prefix = (f'{{"kind":"event","conn":{n},"dir":"{dir}","t":{_fmt_t(self._last_t[conn])},'
-                  f'"event":{self.redactor.text(head)}')
+        prefix = event_line_head(n, dir, self._last_t[conn]) + self.redactor.text(head)
         suffix = self.redactor.text(tail) + "}"
-        self._lineno += 1
-        if self._leak is None and self.redactor.secrets and (
-                self.redactor.find_secret(prefix) or self.redactor.find_secret(suffix)):
-            self._leak = f"line {self._lineno}"
+        self._lineno += 1  # its leak scan, like its JSON check, is done on the line at commit
         self._sink.write_line(prefix.encode("utf-8"), memoryview(buf)[a:b],
                               suffix.encode("utf-8"))
         self._unchecked.append(self._lineno)
@@ -207,7 +203,7 @@ class CassetteWriter:
             self.n_events -= 1
             return
         raw = red[0]
-        self._write(f'{{"kind":"event","conn":{n},"dir":"{dir}","t":{_fmt_t(t)},"event":{raw}}}')
+        self._write(event_line_head(n, dir, t) + raw + "}")
 
     def close(self, conn: int, t: float, code: int | None = 1000, reason: str = "",
               by: str = "client") -> None:
