@@ -168,7 +168,7 @@ def test_mismatch_fails_the_test_and_unplayed_warns(project: pytest.Pytester) ->
     # the mismatch is the error reported, with the app's own error as its cause
     result.stdout.fnmatch_lines(["*TimeoutError: the client gave up waiting*"])
     # once per failing test (not again as a teardown error); the short summary's copy depends
-    # on the terminal width, so only the traceback lines are counted
+    # on CI (set: not truncated) and the terminal width, so only the traceback lines are counted
     raised = [
         line
         for line in result.outlines
