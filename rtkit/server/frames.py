@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
 __all__ = ["BINARY", "CLOSE", "TEXT", "FrameReader", "Message"]
 
 CONTINUATION, TEXT, BINARY, CLOSE = 0x0, 0x1, 0x2, 0x8
+_MAX_HEADER = 14  # 2 bytes, an 8-byte length, a 4-byte mask
 
 
 @dataclass(slots=True)
@@ -83,11 +84,7 @@ class FrameReader:
         out: list[Message] = []
         rest = self._rest
         if rest:  # complete the pending frame, copying only its own bytes
-            size = _frame_size(rest)
-            while size is None and data:
-                rest += data[:1]
-                data = data[1:]
-                size = _frame_size(rest)
+            size = _frame_size(rest + data[:_MAX_HEADER])  # its header may straddle chunks
             if size is None or len(rest) + len(data) < size:
                 rest += data
                 return out
