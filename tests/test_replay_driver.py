@@ -99,7 +99,7 @@ async def test_a_client_event_that_never_comes_times_out_naming_it(tmp_path: Pat
     await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
     assert isinstance(p.errors[0], ReplayTimeout)
     assert "'response.create'" in str(p.errors[0]) and "3 s" in str(p.errors[0])
-    assert link.closed == (1011, "replay timeout")
+    assert link.closed == (4001, "invalid_request_error.replay_timeout")
     assert link.sent[-1][1]["error"]["code"] == "replay_timeout"
     assert p.unplayed_events == {0: 3}
     assert "episode 0: 3 recorded event(s) were not played: client response.create, " in p.report()

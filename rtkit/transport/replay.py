@@ -16,10 +16,21 @@ from rtkit.transport.base import Close, ConnectRequest, Frame
 __all__ = ["ReplayTransport"]
 
 
+OUTBOUND_FRAMES = 64  # replayed frames waiting for the client at most: memory stays bounded
+
+
 class _QueueLink:
     def __init__(self) -> None:
         self.inbound: asyncio.Queue[str | bytes | Close] = asyncio.Queue()
-        self.outbound: asyncio.Queue[Frame] = asyncio.Queue()
+        # bounded: a long response is handed over as the client reads it, not queued whole
+        self.outbound: asyncio.Queue[Frame] = asyncio.Queue(OUTBOUND_FRAMES)
+        self.client_closed = False  # then nothing more is queued (nobody will read it)
+
+    def discard_outbound(self) -> None:
+        """The client closed: drop what it will never read (wakes a blocked send)."""
+        self.client_closed = True
+        while not self.outbound.empty():
+            self.outbound.get_nowait()
 
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
         try:
@@ -28,12 +39,15 @@ class _QueueLink:
             return None
 
     async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
+        if self.client_closed:
+            return
         if text:
             data = bytes(data).decode("utf-8")
-        self.outbound.put_nowait(bytes(data) if isinstance(data, memoryview) else data)
+        await self.outbound.put(bytes(data) if isinstance(data, memoryview) else data)
 
     async def close(self, code: int | None, reason: str) -> None:
-        self.outbound.put_nowait(Close(code, reason, "server"))
+        if not self.client_closed:
+            await self.outbound.put(Close(code, reason, "server"))
 
 
 class ReplayTransport:
@@ -107,6 +121,7 @@ class ReplayTransport:
             return
         self._closed = Close(code, reason, "client")
         self._link.inbound.put_nowait(self._closed)
+        self._link.discard_outbound()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
