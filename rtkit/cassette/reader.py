@@ -547,13 +547,13 @@ class Cassette:
                                                   view[brace + 9 : last - 1])
                         pos = nl
                         continue
+                head = _CANON_HEAD.match(block, pos, nl)
+                if head is not None and int(head[1]) != conn:
+                    pos = nl  # a line of another episode (a run goes on across it)
+                    continue
                 if payloads:
                     yield ServerRun(conn, block, payloads, starts)
                     payloads, starts = [], []
-                head = _CANON_HEAD.match(block, pos, nl)
-                if head is not None and int(head[1]) != conn:
-                    pos = nl  # a line of another episode
-                    continue
                 try:
                     text = block[pos:nl].decode("utf-8")
                 except UnicodeDecodeError:
