@@ -359,7 +359,8 @@ async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link,
                 return
             exp = engine.expected
             problem = bad_input(frame, player.max_message)
-            if problem is not None and not _is_expected_bad_frame(exp, frame):
+            if problem is not None and not _is_expected_bad_frame(exp, frame, problem,
+                                                                  player.max_message):
                 player.bad_inputs.append(problem)
                 player.emit(f"{who}: bad input from the client, answered with an error event "
                             f"({problem['error']['code']}): {problem['error']['message']}")
@@ -407,18 +408,24 @@ def _code(code: int | None, reason: str) -> str:
     return f"{code} {reason}" if reason else str(code)
 
 
-def _is_expected_bad_frame(expected: Any, frame: str | bytes) -> bool:
-    """Whether the recording has, at this point, a client frame like this bad one (the engine
-    then matches it as recorded)."""
+def _is_expected_bad_frame(expected: Any, frame: str | bytes, problem: dict[str, Any],
+                           max_message: int) -> bool:
+    """Whether the recording has, at this point, a client frame as bad as this one (the
+    engine then matches it as recorded): a recorded frame that is not a JSON event, an event
+    with the same missing or unknown `type`, or an event as oversized and of the same type."""
     from rtkit.cassette import Event, Frame
 
     if isinstance(expected, Frame):
         return True  # the recording had a non-JSON frame here: let the engine match it
-    if isinstance(expected, Event) and isinstance(frame, str):
-        try:
-            event = json.loads(frame)
-        except (json.JSONDecodeError, RecursionError):
-            return False
-        return isinstance(event, dict) and \
-            event.get("type", _MISSING) == expected.event.get("type", _MISSING)
-    return False
+    code = problem["error"]["code"]
+    if not isinstance(expected, Event) or not isinstance(frame, str) or code not in (
+            "invalid_value", "missing_required_parameter", "message_too_large"):
+        return False
+    try:
+        event = json.loads(frame)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    if not isinstance(event, dict) or \
+            event.get("type", _MISSING) != expected.event.get("type", _MISSING):
+        return False
+    return code != "message_too_large" or len(expected.raw.encode("utf-8")) > max_message
