@@ -12,13 +12,13 @@ base64, a transcript delta every 4th) until `response.done`.
 - Runs alternate (bare, rtkit / rtkit, bare, ...) in pairs; the ratio is the median of the
   per-pair throughput ratios (rtkit / bare), over at least 9 pairs. Server CPU time per event
   (from /proc) is printed for both.
-- First byte on a big cassette: `rtkit serve` is started on a > 1 GB cassette and on a
-  one-episode cassette; the time from starting the process to the client's first received
-  frame is measured for both, and the difference is what the big cassette costs.
+- First byte on a big cassette (> 1 GB): from loading it the way `rtkit serve` does to the
+  client's first received frame, in a fresh process; and, for the record, from starting
+  `rtkit serve` on it and on a one-episode cassette (interpreter start and imports included).
 - Then every episode of the big cassette is replayed and the server's peak RSS is read
   (VmHWM): replay streams from disk.
 
-Targets: ratio >= 0.95; the big cassette costs < 0.5 s to the first byte; peak RSS < 100 MB.
+Targets: ratio >= 0.95; first byte on the big cassette < 0.5 s; peak RSS < 100 MB.
 
 Run: ``python benchmarks/replay_throughput.py`` (``--quick``: a small smoke run, targets not
 enforced; ``--big-gb 0`` skips the big cassette). Exit status 1 when a target is missed (full
@@ -264,25 +264,46 @@ def throughput(n_events: int, pairs: int) -> float:
     return ratio
 
 
+_FIRST_BYTE = """
+import asyncio, sys, time
+sys.path.insert(0, {here!r})
+from replay_throughput import _first_byte
+from rtkit.server.replay_server import ReplayServer
+
+async def main():
+    t0 = time.perf_counter()
+    server = ReplayServer({path!r}, lazy=True, unplayed="ignore")  # as rtkit serve loads it
+    await server.start()
+    await _first_byte(server.url)
+    print(time.perf_counter() - t0)
+    await server.stop()
+
+asyncio.run(main())
+"""
+
+
 def first_byte(path: Path, small: Path) -> float:
-    """Seconds from starting `rtkit serve` to the first received frame, on `path` minus on
-    `small` (what the big cassette costs); prints both."""
-    times = {}
-    for name, cassette in (("small", small), ("big", path)):
-        best = []
-        for _ in range(3):
+    """Seconds from loading the cassette to the client's first received frame (in a fresh
+    process, imports done), best of 5; and, for the record, the same from starting `rtkit
+    serve` (interpreter and imports included) on it and on a one-episode cassette."""
+    code = _FIRST_BYTE.format(here=str(HERE.parent), path=str(path))
+    loaded = min(float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                      text=True, check=True).stdout) for _ in range(5))
+    spawned: dict[str, list[float]] = {"small": [], "big": []}
+    for _ in range(3):
+        for name, cassette in (("small", small), ("big", path)):
             proc, url, t0 = _start(serve_cmd(cassette))
             try:
                 asyncio.run(_first_byte(url))
-                best.append(time.perf_counter() - t0)
+                spawned[name].append(time.perf_counter() - t0)
             finally:
                 _stop(proc)
-        times[name] = min(best)
-    cost = max(times["big"] - times["small"], 0.0)
-    print(f"  first byte after starting rtkit serve: {times['big']:.2f} s on it, "
-          f"{times['small']:.2f} s on a one-episode cassette: the big cassette costs "
-          f"{cost:.2f} s (best of 3; target < {MAX_FIRST_BYTE_S} s)")
-    return cost
+    print(f"  first byte: {loaded:.3f} s from loading it to the client's first frame (best of "
+          f"5; target < {MAX_FIRST_BYTE_S} s)")
+    print(f"  from starting rtkit serve (interpreter and imports included): "
+          f"{min(spawned['big']):.2f} s on it, {min(spawned['small']):.2f} s on a one-episode "
+          "cassette (best of 3)")
+    return loaded
 
 
 def peak_rss_mb(pid: int) -> float:
