@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import struct
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +36,25 @@ _HEAD_SMALL = [bytes((0x81, n)) for n in range(126)]  # FIN + text opcode, unmas
 
 # websockets >= 14 sends UTF-8 bytes as a text frame (send(..., text=True)); 13 needs a str
 _SEND_TAKES_TEXT = "text" in inspect.signature(ServerConnection.send).parameters
+
+
+class _HandshakeLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' server logger, minus its traceback for every refused handshake: a request
+    that reached `process_response` (426, 404, a recorded refusal) is in the console log
+    already; another failed handshake (not even HTTP) becomes one line there."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        super().__init__(logging.getLogger("websockets.server"), {})
+        self.emit = emit
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if msg == "opening handshake failed":
+            connection = (kwargs.get("extra") or {}).get("websocket")
+            if getattr(connection, "response", None) is None:
+                peer = _peer(connection) if connection is not None else "?"
+                self.emit(f"{peer}: the opening handshake failed: {sys.exc_info()[1]}")
+            return
+        super().log(level, msg, *args, **kwargs)
 
 
 class _WebSocketLink:
@@ -302,6 +323,7 @@ class ReplayServer:
             # oversize messages get the API's error event, not a close; far larger ones 1009
             max_size=4 * max(self.player.max_message, DEFAULT_MAX_MESSAGE),
             compression=None,
+            logger=_HandshakeLog(self.player.emit),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         if self.cassette.lazy:
@@ -334,7 +356,7 @@ class ReplayServer:
             raise first from exc
 
 
-def _peer(connection: ServerConnection) -> str:
+def _peer(connection: Any) -> str:
     address = connection.remote_address
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"
