@@ -189,3 +189,30 @@ async def test_a_livekit_style_client_gets_its_ids_echoed(tmp_path: Path) -> Non
             await ws.send('{"type":"response.cancel","event_id":"my_cancel"}')
             assert json.loads(await ws.recv())["error"]["event_id"] == "my_cancel"
     assert server.errors == []
+
+
+async def test_refused_handshakes_are_one_log_line_each_without_a_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write_sessions(tmp_path / "one.jsonl", 1)
+    lines: list[str] = []
+    async with ReplayServer(path, log=lines.append, unplayed="ignore") as server:
+        client, head = await RawClient.request(
+            server.port, f"GET /v1/realtime?{QUERY} HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 426 "), head
+        client.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"HELLO\r\n\r\n")  # not HTTP: the connection is closed, no answer
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        with pytest.raises(Exception, match="404"):
+            async with connect(server.url.replace("realtime", "nope"),
+                               **loopback_kwargs(server.url)):
+                pass
+        await good_session(server.url + "?" + QUERY, 0)
+        assert "no unplayed episode" in str(server.errors[0])  # the 404, reported to the test
+        server.player.reported(server.errors[0])
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert len(lines) == 5, lines
+    assert "answered HTTP 426 Upgrade Required (not a WebSocket upgrade" in lines[0]
+    assert ": the opening handshake failed: " in lines[1] and "HTTP request" in lines[1]
+    assert "GET /v1/nope: answered HTTP 404: Replay: no unplayed episode" in lines[2]
