@@ -216,3 +216,24 @@ async def test_refused_handshakes_are_one_log_line_each_without_a_traceback(
     assert "answered HTTP 426 Upgrade Required (not a WebSocket upgrade" in lines[0]
     assert ": the opening handshake failed: " in lines[1] and "HTTP request" in lines[1]
     assert "GET /v1/nope: answered HTTP 404: Replay: no unplayed episode" in lines[2]
+
+
+async def test_a_recorded_refusal_is_answered_with_its_status_even_an_odd_one(
+        tmp_path: Path) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    path = tmp_path / "refused.jsonl"
+    with CassetteWriter(path, dialect="ga") as w:
+        for conn, status in enumerate((401, 999)):
+            w.connect(conn, query=QUERY, status=status)
+            w.close(conn, 1, None, "", "server")
+    lines: list[str] = []
+    async with ReplayServer(path, log=lines.append, unplayed="fail") as server:
+        for status in (401, 502):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(server.url + "?" + QUERY, **loopback_kwargs(server.url)):
+                    pass
+            assert refused.value.response.status_code == status
+    assert lines[0].endswith("episode 0: refused with HTTP 401, as recorded")
+    assert lines[1].endswith("episode 1: refused with HTTP 999, as recorded (not an HTTP "
+                             "status: answered 502)")

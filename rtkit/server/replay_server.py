@@ -284,9 +284,12 @@ class ReplayServer:
         label = f"#{self.player.connections}"
         status = episode.connect.status
         if status != 101:
+            refusal = _refusal(status)
+            odd = f" (not an HTTP status: answered {refusal.status_code})" \
+                if refusal.status_code != status else ""
             self.player.emit(f"{label} connected from {peer}: GET {request.path} -> episode "
-                             f"{episode.conn}: refused with HTTP {status}, as recorded")
-            return _refusal(status)
+                             f"{episode.conn}: refused with HTTP {status}, as recorded{odd}")
+            return refusal
         self.player.emit(f"{label} connected from {peer}: GET {request.path} -> episode "
                          f"{episode.conn}")
         self._episodes[id(connection)] = (episode, label)
@@ -364,14 +367,16 @@ def _peer(connection: Any) -> str:
 
 
 def _refusal(status: int) -> Response:
-    """The recorded handshake refusal (any 3-digit status, even one HTTP does not name)."""
+    """The recorded handshake refusal; a status clients cannot take (outside 100-599, or
+    101) is answered 502."""
+    body = b"refused, as recorded\n"
+    if not 100 <= status <= 599 or status == 101:
+        body = f"refused, as recorded, with {status}, which is not an HTTP status\n".encode()
+        status = 502
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Refused"
-    if not 100 <= status <= 999 or status == 101:
-        status, phrase = 502, HTTPStatus.BAD_GATEWAY.phrase
-    body = b"refused, as recorded\n"
     headers = Headers([("Content-Type", "text/plain; charset=utf-8"),
                        ("Content-Length", str(len(body))), ("Connection", "close")])
     return Response(status, phrase, headers, body)
