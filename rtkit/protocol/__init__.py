@@ -31,6 +31,7 @@ from rtkit.protocol.session import (
     is_manual_turn_detection,
     normalize_session_fields,
     normalize_turn_detection,
+    turn_detection_of,
 )
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "normalize_session_fields",
     "normalize_turn_detection",
     "server_event_dialect",
+    "turn_detection_of",
 ]
