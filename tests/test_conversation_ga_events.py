@@ -5,6 +5,7 @@ against the openai package's GA server event union."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,17 @@ def w() -> Wire:
     return Wire("ga")
 
 
+@functools.cache
+def _ga_adapter() -> TypeAdapter[Any]:
+    from openai.types.realtime import RealtimeServerEvent
+
+    return TypeAdapter(RealtimeServerEvent)
+
+
 @pytest.fixture(autouse=True)
 def _events_are_ga_shaped(w: Wire) -> Any:
     yield
-    from openai.types.realtime import RealtimeServerEvent
-
-    adapter: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
+    adapter = _ga_adapter()
     for event in w.sent:
         assert adapter.validate_python(event).type == event["type"]
 
