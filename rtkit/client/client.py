@@ -330,7 +330,8 @@ class RealtimeClient(RealtimeEventHandler):
 
     def add_tool(self, definition: Mapping[str, Any], handler: ToolHandler) -> dict[str, Any]:
         """Register a tool; `handler(arguments)` runs for each completed call: a coroutine
-        function on the loop, a plain function in a worker thread (`asyncio.to_thread`)."""
+        function on the loop, a plain function in a worker thread (`asyncio.to_thread`; it
+        must not call the client from there)."""
         name = definition.get("name") if isinstance(definition, Mapping) else None
         if not name:
             raise ValueError("missing tool name in definition")
