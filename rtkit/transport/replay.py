@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from rtkit.cassette import Cassette
 from rtkit.errors import ConnectionRefusedByServer, NotConnectedError, ReplayError
+from rtkit.replay.engine import ReplayEngine
 from rtkit.replay.player import CassettePlayer, drive
 from rtkit.transport.base import Close, ConnectRequest, Frame
 
@@ -24,13 +25,23 @@ class _QueueLink:
         self.inbound: asyncio.Queue[str | bytes | Close] = asyncio.Queue()
         # bounded: a long response is handed over as the client reads it, not queued whole
         self.outbound: asyncio.Queue[Frame] = asyncio.Queue(OUTBOUND_FRAMES)
+        self.closed = False  # a close is queued
         self.client_closed = False  # then nothing more is queued (nobody will read it)
+        self._late_close: asyncio.Task[None] | None = None
 
     def discard_outbound(self) -> None:
         """The client closed: drop what it will never read (wakes a blocked send)."""
         self.client_closed = True
         while not self.outbound.empty():
             self.outbound.get_nowait()
+
+    def queue_close(self, close: Close) -> None:
+        """Queue `close` after the frames already queued, without waiting for room."""
+        self.closed = True
+        try:
+            self.outbound.put_nowait(close)
+        except asyncio.QueueFull:
+            self._late_close = asyncio.get_running_loop().create_task(self.outbound.put(close))
 
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
         try:
@@ -46,6 +57,7 @@ class _QueueLink:
         await self.outbound.put(bytes(data) if isinstance(data, memoryview) else data)
 
     async def close(self, code: int | None, reason: str) -> None:
+        self.closed = True
         if not self.client_closed:
             await self.outbound.put(Close(code, reason, "server"))
 
@@ -55,13 +67,16 @@ class ReplayTransport:
 
     Same engine and options as `ReplayServer` (`pace`, `audio_match`, `ignore_paths`,
     `matchers`, `timeout`, `unplayed`, `record_mode`). `errors`, `check()` and `end()` give the
-    mismatches to the test.
+    mismatches to the test; `failure` is the current connection's, which rtkit's client raises
+    from its waits (with the full report) as soon as the mismatch's `error` event arrives.
     """
 
     def __init__(self, cassette: Cassette | str | os.PathLike[str], **options: Any) -> None:
         self.player = CassettePlayer.open(cassette, **options)
         self._link: _QueueLink | None = None
         self._task: asyncio.Task[None] | None = None
+        self._engine: ReplayEngine | None = None
+        self._errors_before = 0
         self._closed: Close | None = None
         self.subprotocol: str | None = None
 
@@ -77,6 +92,15 @@ class ReplayTransport:
     def end(self) -> None:
         """Raise the first error, then apply the unplayed policy."""
         self.player.end()
+
+    @property
+    def failure(self) -> ReplayError | None:
+        """The current (or last) connection's replay error: its mismatch, or a replay
+        timeout; None while it follows the cassette."""
+        if self._engine is not None and self._engine.failure is not None:
+            return self._engine.failure
+        later = self.player.errors[self._errors_before:]
+        return later[0] if later else None
 
     @property
     def is_connected(self) -> bool:
@@ -96,7 +120,10 @@ class ReplayTransport:
         self.subprotocol = episode.connect.selected_subprotocol
         self._closed = None
         self._link = link = _QueueLink()
-        self._task = asyncio.create_task(drive(self.player, self.player.engine(episode), link))
+        self._engine = engine = self.player.engine(episode)
+        self._errors_before = len(self.player.errors)
+        self._task = asyncio.create_task(drive(self.player, engine, link))
+        self._task.add_done_callback(lambda task: _ended(task, link))
 
     async def send(self, text: str) -> None:
         """Hand a client frame to the replay engine."""
@@ -125,3 +152,17 @@ class ReplayTransport:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
+
+
+def _ended(task: asyncio.Task[None], link: _QueueLink) -> None:
+    """The replay of an episode stopped: if it did not close the connection (it failed, or was
+    cancelled), close it now, so the client's `recv` never waits for a frame that cannot come."""
+    if link.closed:
+        return
+    if task.cancelled():
+        reason = "replay cancelled"
+    elif task.exception() is not None:
+        reason = f"replay failed: {task.exception()!r}"[:120]
+    else:
+        return  # the client closed: it reads nothing more
+    link.queue_close(Close(1011, reason, "server"))
