@@ -237,6 +237,8 @@ class CassettePlayer:
         self.completed += 1
         if engine.failure is not None and engine.failure not in self.errors:
             self.errors.append(engine.failure)
+        if self.unplayed == "ignore":
+            return  # counting would read the rest of the episode from disk for nothing
         sample: list[str] = []
         left = engine.count_unplayed(sample)
         if left:

@@ -142,7 +142,7 @@ class _WebSocketLink:
                 await asyncio.wait_for(ws.drain(), self.timeout)
             except asyncio.TimeoutError:
                 raise LinkStalled from None
-            except (ConnectionError, ConnectionClosed):
+            except (OSError, ConnectionClosed):  # the connection was lost meanwhile
                 return False
         else:
             self._chunks += 1
