@@ -272,3 +272,26 @@ def test_runs_and_single_events_give_the_same_bytes(tmp_path: Path) -> None:
                               else out.data.encode())
         streams.append(frames)
     assert streams[0] == streams[1] and len(streams[0]) == 304
+
+
+def test_an_id_beside_long_audio_is_found_before_or_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "audio.jsonl"
+    audio = "QUJD" * 2000
+    with CassetteWriter(path, dialect="ga") as w:
+        w.connect(0, query="model=gpt-realtime")
+        w.event(0, "client", 1, json.dumps({"type": "conversation.item.create",
+                                            "item": {"id": "item_rec_01", "type": "message"}}))
+        w.event(0, "server", 2, json.dumps({"type": "response.output_audio.delta",
+                                            "item_id": "item_rec_01", "delta": audio}))
+        w.event(0, "server", 3, json.dumps({"type": "response.output_audio.delta",
+                                            "delta": audio, "item_id": "item_rec_01"}))
+        w.event(0, "server", 4, json.dumps({"type": "response.output_audio.delta",
+                                            "item_id": "item_other", "delta": audio}))
+        w.close(0, 5, 1000, "", "client")
+    player = CassettePlayer.open(path)
+    engine = player.engine(player.pick("/v1/realtime", "model=gpt-realtime"))
+    engine.start()
+    out = sent(engine.receive(json.dumps({"type": "conversation.item.create",
+                                          "item": {"id": "item_mine", "type": "message"}})))
+    assert [e["item_id"] for e in out] == ["item_mine", "item_mine", "item_other"]
+    assert all(e["delta"] == audio for e in out)

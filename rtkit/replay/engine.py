@@ -11,7 +11,6 @@ has arrived and matched. Server events recorded before the first client event ar
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,22 +223,31 @@ class ReplayEngine:
 
     def _rewritten_run(self, run: ServerRun) -> Sequence[bytes | memoryview]:
         """The run's payloads, with those that hold a rebound id (or, as an `error` event, a
-        client's event_id) rewritten. Needles are searched in the run's block, not per event."""
+        client's event_id) rewritten. A payload is searched in place, in the file's block,
+        except inside a long `delta` / `audio` string (base64 audio cannot hold an id): the
+        cost per event stays small whatever the audio's size."""
         block, starts, payloads = run.block, run.starts, run.payloads
-        lo, hi = starts[0], starts[-1] + len(payloads[-1])
-        hits: set[int] = set()
         needles = [*self._needles, b'"error"'] if self.event_ids else self._needles
-        for needle in needles:
-            at = block.find(needle, lo, hi)
-            while at >= 0:
-                hits.add(bisect_right(starts, at) - 1)
-                at = block.find(needle, at + len(needle), hi)
-        if not hits:
-            return payloads
-        out: list[bytes | memoryview] = list(payloads)
-        for i in hits:
-            out[i] = self._rewritten_payload(payloads[i])
-        return out
+        out: list[bytes | memoryview] | None = None
+        find = block.find
+        for i, lo in enumerate(starts):
+            hi = lo + len(payloads[i])
+            head, tail = hi, hi  # search [lo, head) and [tail, hi)
+            if hi - lo > 1024:
+                cut = find(b'"delta":"', lo, lo + 512)
+                if cut < 0:
+                    cut = find(b'"audio":"', lo, lo + 512)
+                if cut >= 0:
+                    end = find(b'"', cut + 9, hi)
+                    if end - cut > 256:
+                        head, tail = cut + 9, end
+            for needle in needles:
+                if find(needle, lo, head) >= 0 or (tail < hi and find(needle, tail, hi) >= 0):
+                    if out is None:
+                        out = list(payloads)
+                    out[i] = self._rewritten_payload(payloads[i])
+                    break
+        return payloads if out is None else out
 
     def _rewritten_payload(self, data: bytes | memoryview) -> bytes | memoryview:
         raw = bytes(data)
