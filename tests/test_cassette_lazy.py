@@ -199,3 +199,30 @@ async def test_rtkit_serve_reports_a_deeply_nested_line_when_it_reaches_it(
     finally:
         code, err = server.stop()
     assert code == 1 and f"{path}:6: JSON nested too deeply" in err and "Traceback" not in err
+
+
+def test_finding_episodes_while_another_thread_indexes(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    path = tmp_path / "many.jsonl"
+    with CassetteWriter(path, dialect="ga") as w:
+        for conn in range(200):
+            w.connect(conn, query=f"n={conn}")
+            w.event(conn, "server", 1, '{"type":"session.created"}')
+            w.close(conn, 2, 1000, "", "client")
+    monkeypatch.setattr(reader_module, "_BLOCK", 4096)
+    # what another thread may do between a caller's look at the list and its scan: the
+    # episode it wants gets indexed; it must still be found
+    cassette = Cassette.load(path, lazy=True)
+    seen = len(cassette._episodes)
+    cassette.index_all(step=20_000)
+    assert cassette._index is not None
+    assert cassette._index.scan(until=lambda ep: ep.conn == 50, seen=seen) is not None
+    # and for real, with a thread indexing in small steps
+    cassette = Cassette.load(path, lazy=True)
+    indexer = threading.Thread(target=cassette.index_all, kwargs={"step": 3000})
+    indexer.start()
+    found = [cassette.find_episode(lambda ep, k=k: ep.query == f"n={k}") for k in range(200)]
+    indexer.join()
+    assert [ep.conn if ep else None for ep in found] == list(range(200))

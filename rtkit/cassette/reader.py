@@ -309,10 +309,16 @@ class _Index:
         self.lock = threading.Lock()
 
     def scan(self, until: Callable[[Episode], bool] | None = None,
-             max_bytes: int | None = None) -> Episode | None:
+             max_bytes: int | None = None, seen: int | None = None) -> Episode | None:
         """Index on from where the last scan stopped: to the end of the file, or until a new
-        episode satisfies `until` (returned), or about `max_bytes` further."""
+        episode satisfies `until` (returned), or about `max_bytes` further. `seen`: how many
+        episodes the caller has already tried `until` on (another thread may have indexed
+        more since; they are tried first)."""
         with self.lock:
+            if until is not None and seen is not None:
+                for ep in self.episodes[seen:]:
+                    if until(ep):
+                        return ep
             if self.error is not None:
                 raise self.error
             if self.done:
@@ -497,7 +503,7 @@ class Cassette:
             i += 1
         if self._index is None:
             return None
-        return self._index.scan(until=match)
+        return self._index.scan(until=match, seen=i)
 
     def episode(self, conn: int) -> Episode:
         """The episode numbered `conn`."""
