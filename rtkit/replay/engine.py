@@ -320,7 +320,12 @@ class ReplayEngine:
         except RecursionError:
             diffs, new = [Difference("<event>", "an event", "JSON nested too deeply")], {}
         if diffs:
-            return self._mismatch(expected, actual, data, diffs)
+            try:
+                return self._mismatch(expected, actual, data, diffs)
+            except RecursionError:  # a report of a value too deep for json.dumps
+                return self._mismatch(expected, None, "<an event nested too deeply to show>",
+                                      [Difference("<event>", "an event",
+                                                  "JSON nested too deeply")])
         return self._matched(expected, new, actual)
 
     def _announced_before(self, value: str) -> bool:

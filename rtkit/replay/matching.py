@@ -76,7 +76,11 @@ _MISSING = object()
 def _short(value: Any, limit: int = 80) -> str:
     if value is _MISSING:
         return "(missing)"
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) \
+            else repr(value)
+    except (RecursionError, ValueError):
+        text = "<JSON nested too deeply to show>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
