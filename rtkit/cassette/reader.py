@@ -15,13 +15,15 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import ValidationError
 
 from rtkit.cassette.model import VERSION, CloseLine, Connect, Event, Frame, Header, Line
 from rtkit.errors import CassetteError
+
+if TYPE_CHECKING:  # numpy is imported when audio is asked for: `rtkit serve` starts faster
+    import numpy as np
 
 __all__ = ["Cassette", "Episode", "ServerEventText", "ServerRun", "parse_line", "read_lines"]
 
@@ -595,6 +597,8 @@ class Cassette:
         return self._audio(conn, "client", frozenset({"input_audio_buffer.append"}), "audio")
 
     def _audio(self, conn: int, direction: str, types: frozenset[str], field: str) -> np.ndarray:
+        import numpy as np
+
         from rtkit.audio import AudioBuffer
 
         buf = AudioBuffer()
