@@ -87,11 +87,12 @@ class _WebSocketLink:
             return Close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "", "client")
 
     def _raw_ok(self) -> bool:
+        """Whether websockets' state lets a frame be written past it (on an open connection):
+        nothing of its own queued, no extension, no fragmented message in progress."""
         ws = self.ws
         protocol = ws.protocol
-        return (protocol.state is OPEN and not protocol.writes and not protocol.extensions
-                and not protocol.expect_continuation_frame and ws.fragmented_send_waiter is None
-                and not ws.transport.is_closing())
+        return (not protocol.writes and not protocol.extensions
+                and not protocol.expect_continuation_frame and ws.fragmented_send_waiter is None)
 
     async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
         if isinstance(data, str):
@@ -131,11 +132,11 @@ class _WebSocketLink:
     async def _write(self, buf: bytearray) -> bool:
         """Write framed events, then wait for room; False when the connection is closing."""
         ws = self.ws
-        if not self._raw_ok():
-            if ws.protocol.state is OPEN:  # e.g. websockets has a pong queued: send through it
-                await self._send_framed_through_websockets(buf)
-                return True
-            return False
+        if ws.protocol.state is not OPEN or ws.transport.is_closing():
+            return False  # closing: the driver hears how on its next recv
+        if not self._raw_ok():  # e.g. websockets has a pong queued: send through it
+            await self._send_framed_through_websockets(buf)
+            return True
         ws.transport.write(buf)
         if ws.paused:
             try:
