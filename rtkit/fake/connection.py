@@ -266,8 +266,7 @@ class FakeConnection:
         done: dict[str, Any] = {"type": "conversation.item.input_audio_transcription.completed",
                                 "item_id": item_id, "content_index": 0,
                                 "transcript": transcript}
-        if self.ga:
-            done["usage"] = dict(_TRANSCRIPTION_USAGE)
+        done["usage"] = dict(_TRANSCRIPTION_USAGE)  # both dialects' models require it
         self.items.by_id[item_id]["content"][0]["transcript"] = transcript
         out.append(self._stamp(done))
         return out

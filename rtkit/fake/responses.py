@@ -171,14 +171,18 @@ class ResponseRun:
         text = call.arguments_json()
         where = {"response_id": self.id, "item_id": item_id, "output_index": 0,
                  "call_id": item["call_id"]}
+        sent = ""
         for piece in pieces(text, _ARGUMENT_PIECE):
             yield self._pause()
+            if self.cancelled:
+                break
+            sent += piece
             yield self._delta("response.function_call_arguments.delta", where, piece)
-        done = {"type": "response.function_call_arguments.done", **where, "arguments": text}
+        done = {"type": "response.function_call_arguments.done", **where, "arguments": sent}
         if self.host.ga:
             done["name"] = call.name
         yield done
-        item.update(status="completed", arguments=text)
+        item.update(status="incomplete" if self.cancelled else "completed", arguments=sent)
         yield from self._item_done(item)
         return item
 
@@ -205,6 +209,8 @@ class ResponseRun:
                     yield self._delta("response.output_audio_transcript.delta", where,
                                       said_words[i])
                 yield self._pause()
+                if self.cancelled:  # cancelled while waiting: this chunk is never sent
+                    break
                 yield self._delta("response.output_audio.delta", where, int16_to_base64(chunk))
             if not self.cancelled:
                 for word in said_words[len(chunks):]:
@@ -216,10 +222,10 @@ class ResponseRun:
                    "transcript": said}
         else:
             for word in said_words:
+                yield self._pause()
                 if self.cancelled:
                     break
                 said += word
-                yield self._pause()
                 yield self._delta("response.output_text.delta", where, word)
             part = {"type": "text", "text": said}
             yield {"type": self.host.name("response.output_text.done"), **where, "text": said}

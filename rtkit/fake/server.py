@@ -40,7 +40,8 @@ class ConnectionRecord:
 
     def line(self) -> str:
         """One log line: `#1 GA /v1/realtime?model=...: 4 client / 40 server events, ...`."""
-        head = f"#{self.number} {self.dialect.upper()} {self.target}"
+        head = f"#{self.number} {self.dialect.upper()} {self.target}" + (
+            "" if self.key_presented else " (no key)")
         closed = f"closed {self.close_code}" + (f" {self.close_reason}" if self.close_reason
                                                  else "")
         if self.refused:

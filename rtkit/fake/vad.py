@@ -37,7 +37,7 @@ class EnergyVad:
                 out.append(("started", at_ms))
             elif self.speaking:
                 self.silence = 0 if loud else self.silence + len(frame)
-                if self.silence >= needed:
+                if self.silence >= needed:  # at the end of this frame
                     self.speaking = False
-                    out.append(("stopped", at_ms))
+                    out.append(("stopped", (position + start + len(frame)) * 1000 // SAMPLE_RATE))
         return out
