@@ -72,7 +72,7 @@ async def test_rtkit_fake_serves_logs_each_connection_and_stops_on_sigterm() -> 
     async with connect(url, subprotocols=["realtime"]) as ws:  # type: ignore[list-item]
         assert json.loads(await ws.recv())["error"]["code"] == "invalid_api_key"
         await ws.wait_closed()
-        assert ws.close_code == 3000
+        assert ws.protocol.close_code == 3000
     code, err = await stop(proc)
     assert code == 0, err
     lines = err.splitlines()

@@ -88,8 +88,8 @@ async def test_a_wrong_key_gets_an_error_then_close_3000(how: str) -> None:
             "invalid_request_error", "invalid_api_key")
         with pytest.raises(ConnectionClosed):
             await ws.recv()
-        assert ws.close_code == 3000
-        assert ws.close_reason == "invalid_request_error.invalid_api_key"
+        assert ws.protocol.close_code == 3000
+        assert ws.protocol.close_reason == "invalid_request_error.invalid_api_key"
     record = fake.records[0]
     assert record.refused == "invalid_api_key" and record.close_code == 3000
     assert record.line().endswith(
@@ -120,7 +120,7 @@ async def test_every_connection_starts_afresh_with_its_own_ids() -> None:
         assert sessions[0] != sessions[1]
         assert fake.connections == 2
         assert [r.line() for r in fake.records] == [
-            f"#{n} GA /v1/realtime?model=gpt-realtime: 5 client / {r.server_events} server "
+            f"#{n} GA /v1/realtime?model=gpt-realtime (no key): 5 client / {r.server_events} server "
             "events, 0 error event(s), closed 1000" for n, r in enumerate(fake.records, 1)]
 
 

@@ -169,7 +169,9 @@ class FakeRealtimeAPI:
             record.errors = conn.errors
             if handshake.refusal is not None:
                 record.refused = handshake.refusal.problem.code
-            record.close_code, record.close_reason = ws.close_code, ws.close_reason or ""
+            # the sans-I/O protocol's: the connection object has these only from websockets 15
+            record.close_code = ws.protocol.close_code
+            record.close_reason = ws.protocol.close_reason or ""
             self.records.append(record)
             if self.on_connection is not None:
                 self.on_connection(record)
