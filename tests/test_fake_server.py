@@ -121,8 +121,9 @@ async def test_every_connection_starts_afresh_with_its_own_ids() -> None:
         assert sessions[0] != sessions[1]
         assert fake.connections == 2
         assert [r.line() for r in fake.records] == [
-            f"#{n} GA /v1/realtime?model=gpt-realtime (no key): 5 client / {r.server_events} server "
-            "events, 0 error event(s), closed 1000" for n, r in enumerate(fake.records, 1)]
+            f"#{n} GA /v1/realtime?model=gpt-realtime (no key): 5 client / "
+            f"{r.server_events} server events, 0 error event(s), closed 1000"
+            for n, r in enumerate(fake.records, 1)]
 
 
 async def test_a_restarted_fake_gives_the_same_ids() -> None:

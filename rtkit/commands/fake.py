@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
 from rtkit.commands._common import fail, parse_listen, run_until_signal
 
 __all__ = ["command"]
+
+_DIALECTS: dict[str, Literal["auto", "ga", "beta"]] = {"auto": "auto", "ga": "ga", "beta": "beta"}
 
 
 @click.command("fake")
@@ -52,8 +55,8 @@ def command(script: Path | None, listen: str, api_key: str | None, dialect: str 
 
     try:
         fake = FakeRealtimeAPI(script, host=host, port=port, api_key=api_key,
-                               dialect=dialect,  # type: ignore[arg-type]
-                               seed=seed, on_connection=None if quiet else log)
+                               dialect=_DIALECTS.get(dialect or ""), seed=seed,
+                               on_connection=None if quiet else log)
     except FakeScriptError as exc:
         fail(str(exc))
         return

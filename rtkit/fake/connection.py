@@ -185,7 +185,8 @@ class FakeConnection:
         problem = check_update(self.dialect, session)
         if problem is not None:
             return [self._error(problem, event)]
-        self.session.update(session)  # type: ignore[arg-type]
+        assert isinstance(session, dict)  # check_update refuses anything else
+        self.session.update(session)
         return [self._stamp({"type": "session.updated", "session": self.session.snapshot()})]
 
     def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -211,8 +212,9 @@ class FakeConnection:
         out = [self._stamp({"type": "input_audio_buffer.speech_started",
                             "audio_start_ms": max(0, at_ms - padding),
                             "item_id": self.speech_item})]
-        if self._active() and vad.get("interrupt_response", True):
-            self.current.cancel("turn_detected")  # type: ignore[union-attr]
+        active = self._active()
+        if active is not None and vad.get("interrupt_response", True):
+            active.cancel("turn_detected")
         return out
 
     def _speech_stopped(self, at_ms: int, vad: dict[str, Any]) -> list[dict[str, Any]]:
@@ -335,23 +337,25 @@ class FakeConnection:
     def _on_output_audio_buffer_clear(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         return []  # WebRTC / SIP only: over a WebSocket there is no output buffer to clear
 
-    def _active(self) -> bool:
-        return self.current is not None and not self.current.finished
+    def _active(self) -> ResponseRun | None:
+        """The response in progress, if any."""
+        return self.current if self.current is not None and not self.current.finished else None
 
     def _on_response_cancel(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        if self._active():
-            self.current.cancel("client_cancelled")  # type: ignore[union-attr]
+        active = self._active()
+        if active is not None:
+            active.cancel("client_cancelled")
             return []
         return [self._error(Problem("response_cancel_not_active",
                                     "Cancellation failed: no active response found"), event)]
 
     def _on_response_create(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        if self._active():
+        active = self._active()
+        if active is not None:
             return [self._error(Problem(
                 "conversation_already_has_active_response",
-                "Conversation already has an active response in progress: "
-                f"{self.current.id}. Wait until the response is finished before "  # type: ignore[union-attr]
-                "creating a new one."), event)]
+                f"Conversation already has an active response in progress: {active.id}. "
+                "Wait until the response is finished before creating a new one."), event)]
         options = event.get("response")
         return self._start_response(options if isinstance(options, dict) else {}, event)
 

@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from rtkit.fake.connection import FakeConnection
 from rtkit.fake.handshake import read_handshake, select_subprotocol
@@ -203,8 +204,10 @@ class FakeRealtimeAPI:
                     await receiving
 
 
-def _select(connection: ServerConnection, subprotocols: Any) -> Any:
-    return select_subprotocol([str(p) for p in subprotocols])
+def _select(connection: ServerConnection, subprotocols: Sequence[Subprotocol]
+            ) -> Subprotocol | None:
+    chosen = select_subprotocol([str(p) for p in subprotocols])
+    return Subprotocol(chosen) if chosen is not None else None
 
 
 def _offered(headers: Iterable[str]) -> list[str]:
