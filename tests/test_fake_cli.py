@@ -73,6 +73,12 @@ async def test_rtkit_fake_serves_logs_each_connection_and_stops_on_sigterm() -> 
         assert json.loads(await ws.recv())["error"]["code"] == "invalid_api_key"
         await ws.wait_closed()
         assert ws.protocol.close_code == 3000
+    # a TLS client (the JS SDK forces wss://) sends a ClientHello, not an HTTP request
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(url.split(":")[2][:-12]))
+    writer.write(b"\x16\x03\x01\x00\x05hello")
+    writer.write_eof()
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
     code, err = await stop(proc)
     assert code == 0, err
     lines = err.splitlines()
@@ -80,7 +86,9 @@ async def test_rtkit_fake_serves_logs_each_connection_and_stops_on_sigterm() -> 
                         "events, 0 error event(s), closed 1000")
     assert lines[1] == ("rtkit fake: #2 GA /v1/realtime (no key): refused (invalid_api_key), "
                         "closed 3000 invalid_request_error.invalid_api_key")
-    assert len(lines) == 2
+    assert lines[2].startswith("rtkit fake: opening handshake failed: ")
+    assert "a TLS (wss://) client on the fake's plain ws:// port?" in lines[2]
+    assert len(lines) == 3 and "Traceback" not in err
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -50,13 +50,16 @@ def command(script: Path | None, listen: str, api_key: str | None, dialect: str 
     host, port = parse_listen(listen)
 
     def log(record: ConnectionRecord) -> None:
-        click.echo(f"rtkit fake: {record.line()}", err=True)
+        problem(record.line())
+
+    def problem(line: str) -> None:
+        click.echo(f"rtkit fake: {line}", err=True)
         sys.stderr.flush()
 
     try:
         fake = FakeRealtimeAPI(script, host=host, port=port, api_key=api_key,
                                dialect=_DIALECTS.get(dialect or ""), seed=seed,
-                               on_connection=None if quiet else log)
+                               on_connection=None if quiet else log, on_problem=problem)
     except FakeScriptError as exc:
         fail(str(exc))
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from rtkit.fake.handshake import read_handshake, select_subprotocol
 from rtkit.fake.script import FakeScript, ScriptSource, load_script
 
 __all__ = ["ConnectionRecord", "FakeRealtimeAPI"]
+
+_log = logging.getLogger("rtkit.fake")
+_TLS_HINT = ("; a TLS (wss://) client on the fake's plain ws:// port? Use a ws:// URL (see "
+             "docs/fake.md for clients that force wss)")
 
 
 @dataclass
@@ -64,7 +69,9 @@ class FakeRealtimeAPI:
     `api_key`, a client presenting another key gets an `invalid_api_key` error and close 3000;
     without, any key (or none) is accepted. `dialect` overrides the script's (`auto` follows
     the client). `with FakeRealtimeAPI(...)` runs it on a background thread instead, for
-    synchronous code.
+    synchronous code. `on_connection` gets a `ConnectionRecord` as each connection ends;
+    `on_problem` a line for a connection that failed before it started (default: the
+    `rtkit.fake` logger, one warning without a traceback).
     """
 
     def __init__(
@@ -77,6 +84,7 @@ class FakeRealtimeAPI:
         dialect: Literal["auto", "ga", "beta"] | None = None,
         seed: str | None = None,
         on_connection: Callable[[ConnectionRecord], None] | None = None,
+        on_problem: Callable[[str], None] | None = None,
     ) -> None:
         self.script: FakeScript = load_script(script)
         self.host = host
@@ -85,6 +93,7 @@ class FakeRealtimeAPI:
         self.dialect = dialect or self.script.dialect
         self.seed = seed if seed is not None else self.script.seed
         self.on_connection = on_connection
+        self.on_problem = on_problem or _log.warning
         self.connections = 0
         self.records: list[ConnectionRecord] = []
         self._server: Server | None = None
@@ -107,7 +116,7 @@ class FakeRealtimeAPI:
     async def start(self) -> None:
         """Listen (port 0 picks a free port; `.port` is the real one after this)."""
         self._server = await serve(self._handle, self.host, self.port, max_size=None,
-                                   select_subprotocol=_select)
+                                   select_subprotocol=_select, logger=self._websockets_log())
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else 0
 
     async def stop(self) -> None:
@@ -146,6 +155,12 @@ class FakeRealtimeAPI:
         thread.join(30)
         loop.close()
         self._loop = self._thread = None
+
+    def _websockets_log(self) -> logging.Logger:
+        """A logger for websockets that turns its handshake tracebacks into one clear line."""
+        logger = logging.Logger("rtkit.fake.websockets")  # private: not in logging's registry
+        logger.addHandler(_ProblemHandler(self.on_problem))
+        return logger
 
     # -- connections -----------------------------------------------------------------------
 
@@ -202,6 +217,21 @@ class FakeRealtimeAPI:
                 receiving.cancel()
                 with contextlib.suppress(BaseException):
                     await receiving
+
+
+class _ProblemHandler(logging.Handler):
+    """Reports websockets' errors (a failed opening handshake) as one line, no traceback."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        super().__init__(logging.ERROR)
+        self.report = report
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
+        detail = f": {exc}" + (f" ({cause})" if cause is not exc else "") if exc else ""
+        hint = _TLS_HINT if "HTTP request" in detail else ""  # no HTTP request line came
+        self.report(f"{record.getMessage()}{detail}{hint}")
 
 
 def _select(connection: ServerConnection, subprotocols: Sequence[Subprotocol]
