@@ -293,3 +293,16 @@ async def test_a_keyless_recorder_forwards_no_client_key_at_all(tmp_path: Path) 
         assert ws.subprotocol == "realtime"
         assert json.loads(await ws.recv())["type"] == "session.created"
     assert [r.key_presented for r in fake.records] == [False]
+
+
+def test_a_busy_port_exits_2_with_a_clear_message() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["fake", "--listen", f"127.0.0.1:{port}"])
+    assert result.exit_code == 2
+    assert f"rtkit: error: cannot listen on 127.0.0.1:{port}: " in result.output
+    assert "Traceback" not in result.output
