@@ -155,7 +155,7 @@ async def test_a_mismatch_fails_a_30s_wait_at_once_with_replay_transport() -> No
 
 def _cassette_closed_by_server(tmp_path: Path) -> Path:
     """text_turn.jsonl cut after the client's response.create, where the server then closes."""
-    out, client_events = [], 0
+    out, client_events, last_t = [], 0, 0.0
     for line in TEXT_TURN.read_text().splitlines():
         record = json.loads(line)
         if record["kind"] == "event" and record["dir"] == "client":
@@ -167,7 +167,8 @@ def _cassette_closed_by_server(tmp_path: Path) -> Path:
                     "session.created", "session.update", "conversation.item.create",
                     "response.create")):
             out.append(line)
-    out.append(json.dumps({"kind": "close", "conn": 0, "t": 2.0, "code": 1011,
+            last_t = max(last_t, record.get("t", 0.0))
+    out.append(json.dumps({"kind": "close", "conn": 0, "t": last_t + 1, "code": 1011,
                            "reason": "upstream died", "by": "server"}))
     path = tmp_path / "closed.jsonl"
     path.write_text("\n".join(out) + "\n")
