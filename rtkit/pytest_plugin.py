@@ -1,7 +1,8 @@
 """rtkit's pytest plugin: options, the `rtkit` marker and the `rt_*` fixtures.
 
 Registered through the `pytest11` entry point. Only wiring lives here; the logic is in
-`rtkit.plugin_support`, `rtkit.record_mode` and `rtkit.assertions`. See docs/pytest.md.
+`rtkit.pytest` (one module per concern), `rtkit.record_mode` and `rtkit.assertions`.
+See docs/pytest.md.
 """
 
 from __future__ import annotations
@@ -13,16 +14,11 @@ from typing import Any
 import pytest
 
 from rtkit.assertions import watch
-from rtkit.plugin_support import (
-    RtCassette,
-    RtOptions,
-    RtSession,
-    cassette_path,
-    default_cassette_name,
-    io_loop,
-    make_cassette,
-    resolve_options,
-)
+from rtkit.pytest.cassette import RtCassette, make_cassette
+from rtkit.pytest.ioloop import io_loop
+from rtkit.pytest.naming import cassette_path, default_cassette_name
+from rtkit.pytest.options import RtOptions, resolve_options
+from rtkit.pytest.session import RtSession
 from rtkit.record_mode import RECORD_MODES, MissingCassetteError, RecordMode
 
 try:  # async fixtures work in pytest-asyncio's strict mode too
@@ -76,6 +72,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Fail the test on a replay mismatch (it explains more than the client's timeout)."""
+    __tracebackhide__ = True
     try:
         result = yield
     except BaseException as exc:
@@ -135,10 +132,14 @@ def rt_record_mode(rt_options: RtOptions) -> RecordMode:
 
 
 @pytest.fixture
-def rt_cassette(rt_cassette_dir: str, rt_cassette_name: str, rt_options: RtOptions) -> RtCassette:
+def rt_cassette(
+    request: pytest.FixtureRequest, rt_cassette_dir: str, rt_cassette_name: str,
+    rt_options: RtOptions,
+) -> RtCassette:
     """The test's cassette: `.path`, `.mode`, `.plan`, and `.played` / `.unplayed` in replay."""
+    path = cassette_path(rt_cassette_dir, rt_cassette_name)
     try:
-        return make_cassette(cassette_path(rt_cassette_dir, rt_cassette_name), rt_options)
+        return make_cassette(path, rt_options, request.node.nodeid)
     except MissingCassetteError as exc:
         problem = str(exc)
     pytest.fail(problem, pytrace=False)

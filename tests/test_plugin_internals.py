@@ -13,7 +13,9 @@ import pytest
 from pytest_recording import network
 from websockets.asyncio.client import connect
 
-from rtkit.plugin_support import EpisodeRouter, IOLoop, NetworkAllowance
+from rtkit.pytest.ioloop import IOLoop
+from rtkit.pytest.network import NetworkAllowance
+from rtkit.pytest.router import EpisodeRouter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cassettes"))
 

@@ -1,0 +1,156 @@
+"""One marked test's cassette, server and HTTP recorder (what `rt_server` runs)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from rtkit.pytest.cassette import RtCassette
+from rtkit.pytest.http import http_cassette
+from rtkit.pytest.ioloop import io_loop
+from rtkit.pytest.keys import find_api_key, missing_key_message
+from rtkit.pytest.network import NetworkAllowance
+from rtkit.pytest.router import EpisodeRouter
+
+__all__ = ["RtSession"]
+
+
+class RtSession:
+    """One test's cassette, server and HTTP recorder; a context manager around the test.
+
+    Replay modes start a `ReplayServer`, record modes a `RecordingProxy` (both on 127.0.0.1 in
+    rtkit's background loop); `vcr=True` adds a vcrpy cassette for the HTTP side.
+    """
+
+    def __init__(self, cassette: RtCassette, search_dirs: Iterable[str | os.PathLike[str]]) -> None:
+        self.cassette = cassette
+        self.options = cassette.options
+        self.search_dirs = list(search_dirs)
+        self.api_key: str | None = None
+        self.server: Any = None
+        self._servers: list[Any] = []
+        self._stack = contextlib.ExitStack()
+
+    def precheck(self) -> str | None:
+        """A failure message when the test cannot run (record mode without a key), else None."""
+        if self.cassette.plan.record:
+            self.api_key = find_api_key(self.search_dirs)
+            if not self.api_key:
+                return missing_key_message(
+                    self.cassette.path, self.cassette.mode, self.options.upstream_url
+                )
+        return None
+
+    # ----------------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> RtSession:
+        plan_ = self.cassette.plan
+        path = self.cassette.path
+        try:
+            if plan_.delete_first:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            if plan_.record:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            if self.options.vcr:
+                self._stack.enter_context(http_cassette(self.cassette))
+            self._stack.callback(self._stop)
+            self.server = io_loop.run(self._start())
+            self.cassette.server = self.server
+            self._stack.enter_context(NetworkAllowance(self._ports(), io_loop.thread_id))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # the replay server applies the unplayed policy (warn, or fail with allow_unplayed=False)
+        self._stack.close()
+
+    async def _start(self) -> Any:
+        plan_ = self.cassette.plan
+        if plan_.replay_only:
+            return await self._enter(self._replay_server())
+        if not plan_.hybrid:
+            return await self._enter(self._recording_proxy())
+        episodes = len(self.cassette.load().episodes)
+        if episodes == 0:
+            return await self._enter(self._recording_proxy())
+        replay = await self._enter(self._replay_server())
+        record = await self._enter(self._recording_proxy())
+        return await self._enter(EpisodeRouter(replay, record, episodes))
+
+    async def _enter(self, server: Any) -> Any:
+        await server.__aenter__()
+        self._servers.append(server)
+        return server
+
+    def _replay_server(self) -> Any:
+        from rtkit.server.replay_server import ReplayServer
+
+        options = {"unplayed": "warn" if self.options.allow_unplayed else "fail"}
+        options.update(self.options.replay_options)
+        return ReplayServer(str(self.cassette.path), pace=self.options.pace, **options)
+
+    def _recording_proxy(self) -> Any:
+        from rtkit.server.proxy import RecordingProxy
+
+        return RecordingProxy(
+            str(self.cassette.path),
+            upstream_url=self.options.upstream_url,
+            api_key=self.api_key,
+            append=self.cassette.plan.keep_existing,
+        )
+
+    async def _stop_all(self) -> None:
+        while self._servers:
+            server = self._servers.pop()
+            await server.__aexit__(None, None, None)
+
+    def _stop(self) -> None:
+        if self._servers:
+            io_loop.run(self._stop_all())
+        self.server = None
+
+    def _ports(self) -> list[int]:
+        port = urlsplit(str(getattr(self.server, "url", ""))).port
+        return [port] if port else []
+
+    # ----------------------------------------------------------------------- results
+
+    def mismatch(self) -> BaseException | None:
+        """The first replay mismatch the server saw, if any."""
+        server = self.server if self.server is not None else self.cassette.server
+        errors = getattr(server, "errors", None) or []
+        return errors[0] if errors else None
+
+    def check(self) -> None:
+        """Raise the first replay mismatch."""
+        __tracebackhide__ = True
+        error = self.mismatch()
+        if error is not None:
+            self.reported(error)
+            raise error
+
+    def reported(self, error: BaseException) -> None:
+        """The test failed with `error`: teardown must not raise it a second time."""
+        for server in self._servers:
+            player = getattr(server, "player", None)
+            if player is not None:
+                player.reported(error)
+
+    @staticmethod
+    def make_client(server: Any, cassette: RtCassette) -> Any:
+        """A `RealtimeClient` pointed at `server` (not connected yet)."""
+        from rtkit import RealtimeClient
+
+        kwargs: dict[str, Any] = {"url": server.url, "api_key": "sk-rtkit-replay"}
+        if cassette.options.model:
+            kwargs["model"] = cassette.options.model
+        dialect = cassette.options.dialect or cassette.dialect()
+        if dialect:
+            kwargs["dialect"] = dialect
+        return RealtimeClient(**kwargs)
