@@ -61,5 +61,7 @@ def missing_key_message(cassette: Path, mode: RecordMode, upstream: str) -> str:
     return (
         f"rtkit: record mode {mode.value!r} needs OPENAI_API_KEY to record {cassette}\n"
         f"from {upstream}, and none was found in the environment or a .env file.\n"
-        "Set OPENAI_API_KEY, or run with --rt-record-mode=none to replay the existing cassette."
+        "Set OPENAI_API_KEY, record from a local server with RTKIT_UPSTREAM_URL=ws://127.0.0.1:"
+        "PORT/v1/realtime (no key needed), or run with --rt-record-mode=none to replay the "
+        "existing cassette."
     )

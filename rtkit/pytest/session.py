@@ -12,7 +12,7 @@ from rtkit.pytest.cassette import RtCassette
 from rtkit.pytest.http import http_cassette
 from rtkit.pytest.ioloop import io_loop
 from rtkit.pytest.keys import find_api_key, missing_key_message
-from rtkit.pytest.network import NetworkAllowance
+from rtkit.pytest.network import NetworkAllowance, is_loopback_url
 from rtkit.pytest.router import EpisodeRouter
 
 __all__ = ["RtSession"]
@@ -35,10 +35,14 @@ class RtSession:
         self._stack = contextlib.ExitStack()
 
     def precheck(self) -> str | None:
-        """A failure message when the test cannot run (record mode without a key), else None."""
+        """A failure message when the test cannot run, else None.
+
+        Recording needs `OPENAI_API_KEY`, except from a loopback upstream (a local fake or
+        test server): without a key, nothing is sent as one.
+        """
         if self.cassette.plan.record:
             self.api_key = find_api_key(self.search_dirs)
-            if not self.api_key:
+            if not self.api_key and not is_loopback_url(self.options.upstream_url):
                 return missing_key_message(
                     self.cassette.path, self.cassette.mode, self.options.upstream_url
                 )
@@ -101,7 +105,7 @@ class RtSession:
         return RecordingProxy(
             str(self.cassette.path),
             upstream_url=self.options.upstream_url,
-            api_key=self.api_key,
+            api_key=self.api_key or "",  # "": keyless (a loopback upstream), nothing sent
             append=self.cassette.plan.keep_existing,
         )
 
