@@ -48,7 +48,7 @@ class _Base:
 
 
 class ReplayServer(_Base):
-    def __init__(self, path, pace="instant", **options):
+    def __init__(self, path, pace="instant", on_frame=None, **options):
         from rtkit.errors import CannotOverwriteExistingCassetteException
         self.error_type = CannotOverwriteExistingCassetteException
         self.errors, self.seen, self.played, self.options = [], [], [], options
@@ -63,7 +63,7 @@ class ReplayServer(_Base):
 
 
 class RecordingProxy(_Base):
-    def __init__(self, path, upstream_url, api_key, append=False):
+    def __init__(self, path, upstream_url, api_key, append=False, on_frame=None):
         self.path, self.errors, self.seen = Path(path), [], []
         LOG.append(("record", self.path.name, upstream_url, api_key, append))
 

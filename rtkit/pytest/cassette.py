@@ -14,7 +14,7 @@ from rtkit.record_mode import RecordMode, RecordPlan, plan
 __all__ = ["RtCassette", "make_cassette"]
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: rt_conversation looks it up
 class RtCassette:
     """The `rt_cassette` fixture: where a test's cassette lives and what is done with it.
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from rtkit.assertions import EventLog, attach, detach
 from rtkit.pytest.cassette import RtCassette
 from rtkit.pytest.http import http_cassette
 from rtkit.pytest.ioloop import io_loop
@@ -22,7 +23,9 @@ class RtSession:
     """One test's cassette, server and HTTP recorder; a context manager around the test.
 
     Replay modes start a `ReplayServer`, record modes a `RecordingProxy` (both on 127.0.0.1 in
-    rtkit's background loop); `vcr=True` adds a vcrpy cassette for the HTTP side.
+    rtkit's background loop); `vcr=True` adds a vcrpy cassette for the HTTP side. `log` holds
+    every frame the servers see, live: `rt_conversation` reads it from the server, the
+    `rt_cassette` object and the cassette path while the test runs.
     """
 
     def __init__(self, cassette: RtCassette, search_dirs: Iterable[str | os.PathLike[str]]) -> None:
@@ -31,6 +34,7 @@ class RtSession:
         self.search_dirs = list(search_dirs)
         self.api_key: str | None = None
         self.server: Any = None
+        self.log = EventLog()
         self._servers: list[Any] = []
         self._stack = contextlib.ExitStack()
 
@@ -64,6 +68,9 @@ class RtSession:
             self._stack.callback(self._stop)
             self.server = io_loop.run(self._start())
             self.cassette.server = self.server
+            for source in (self.cassette, self.cassette.path):
+                attach(source, self.log)
+                self._stack.callback(detach, source)
             self._stack.enter_context(NetworkAllowance(self._ports(), io_loop.thread_id))
         except BaseException:
             self._stack.close()
@@ -90,6 +97,7 @@ class RtSession:
     async def _enter(self, server: Any) -> Any:
         await server.__aenter__()
         self._servers.append(server)
+        attach(server, self.log)
         return server
 
     def _replay_server(self) -> Any:
@@ -97,7 +105,9 @@ class RtSession:
 
         options = {"unplayed": "warn" if self.options.allow_unplayed else "fail"}
         options.update(self.options.replay_options)
-        return ReplayServer(str(self.cassette.path), pace=self.options.pace, **options)
+        return ReplayServer(
+            str(self.cassette.path), pace=self.options.pace, on_frame=self.log.add, **options
+        )
 
     def _recording_proxy(self) -> Any:
         from rtkit.server.proxy import RecordingProxy
@@ -107,6 +117,7 @@ class RtSession:
             upstream_url=self.options.upstream_url,
             api_key=self.api_key or "",  # "": keyless (a loopback upstream), nothing sent
             append=self.cassette.plan.keep_existing,
+            on_frame=self.log.add,
         )
 
     async def _stop_all(self) -> None:
