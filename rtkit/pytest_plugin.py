@@ -7,14 +7,17 @@ See docs/pytest.md.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
 
 from rtkit.assertions import watch
+from rtkit.pytest.call import guard_call
 from rtkit.pytest.cassette import RtCassette, make_cassette
+from rtkit.pytest.failfast import restore_signal
 from rtkit.pytest.ioloop import io_loop
 from rtkit.pytest.naming import cassette_path, default_cassette_name
 from rtkit.pytest.options import RtOptions, resolve_options
@@ -38,6 +41,7 @@ __all__ = [
 ]
 
 _SESSION_KEY = pytest.StashKey[RtSession]()
+_CLIENT_LOOP_KEY = pytest.StashKey[asyncio.AbstractEventLoop]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,26 +71,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     io_loop.close()
+    restore_signal()
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Fail the test on a replay mismatch (it explains more than the client's timeout)."""
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """Fail the test at once on a replay mismatch, and report the mismatch (it explains more
+    than the client's timeout)."""
     __tracebackhide__ = True
-    try:
-        result = yield
-    except BaseException as exc:
-        session = item.stash.get(_SESSION_KEY, None)
-        mismatch = session.mismatch() if session else None
-        if mismatch is not None:
-            session.reported(mismatch)  # type: ignore[union-attr]
-            if mismatch is not exc:
-                raise mismatch from exc
-        raise
     session = item.stash.get(_SESSION_KEY, None)
-    if session is not None:
-        session.check()
-    return result
+    if session is None:
+        return (yield)
+    return (yield from guard_call(item, session, item.stash.get(_CLIENT_LOOP_KEY, None)))
 
 
 @pytest.fixture
@@ -152,6 +148,7 @@ def rt_server(request: pytest.FixtureRequest, rt_cassette: RtCassette) -> Iterat
     `.ws_base_url` is what `AsyncOpenAI(websocket_base_url=...)` takes; `.url` the full
     realtime URL.
     """
+    __tracebackhide__ = True
     session = RtSession(rt_cassette, search_dirs=[request.config.rootpath, os.getcwd()])
     problem = session.precheck()
     if problem:
@@ -162,10 +159,14 @@ def rt_server(request: pytest.FixtureRequest, rt_cassette: RtCassette) -> Iterat
 
 
 @_async_fixture
-async def rt_client(rt_server: Any, rt_cassette: RtCassette) -> AsyncIterator[Any]:
+async def rt_client(
+    request: pytest.FixtureRequest, rt_server: Any, rt_cassette: RtCassette
+) -> AsyncIterator[Any]:
     """A connected `rtkit.RealtimeClient` talking to `rt_server` (live-recorded or replayed)."""
+    __tracebackhide__ = True
     client = RtSession.make_client(rt_server, rt_cassette)
     watch(client)
+    request.node.stash[_CLIENT_LOOP_KEY] = asyncio.get_running_loop()
     await client.connect()
     try:
         yield client

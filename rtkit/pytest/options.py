@@ -37,6 +37,7 @@ class RtOptions:
     model: str | None = None
     replay_options: Mapping[str, Any] = field(default_factory=dict)
     allow_unplayed: bool = True
+    fail_fast: bool = True
 
 
 KNOWN_KEYS = frozenset({
@@ -50,6 +51,7 @@ KNOWN_KEYS = frozenset({
     "model",
     "replay_options",
     "allow_unplayed",
+    "fail_fast",
 })
 
 
@@ -99,6 +101,7 @@ def resolve_options(
         model=merged.get("model"),
         replay_options=dict(merged.get("replay_options") or {}),
         allow_unplayed=bool(merged.get("allow_unplayed", True)),
+        fail_fast=bool(merged.get("fail_fast", True)),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 
 from rtkit.assertions import EventLog, attach, detach
 from rtkit.pytest.cassette import RtCassette
+from rtkit.pytest.failfast import Interrupter
 from rtkit.pytest.http import http_cassette
 from rtkit.pytest.ioloop import io_loop
 from rtkit.pytest.keys import find_api_key, missing_key_message
@@ -18,6 +20,8 @@ from rtkit.pytest.router import EpisodeRouter
 
 __all__ = ["RtSession"]
 
+MISMATCH_POLL = 0.02  # s between two looks at the replay server's errors (fail-fast latency)
+
 
 class RtSession:
     """One test's cassette, server and HTTP recorder; a context manager around the test.
@@ -25,7 +29,8 @@ class RtSession:
     Replay modes start a `ReplayServer`, record modes a `RecordingProxy` (both on 127.0.0.1 in
     rtkit's background loop); `vcr=True` adds a vcrpy cassette for the HTTP side. `log` holds
     every frame the servers see, live: `rt_conversation` reads it from the server, the
-    `rt_cassette` object and the cassette path while the test runs.
+    `rt_cassette` object and the cassette path while the test runs. `interrupter` stops the
+    test function at the first replay mismatch (`fail_fast`).
     """
 
     def __init__(self, cassette: RtCassette, search_dirs: Iterable[str | os.PathLike[str]]) -> None:
@@ -35,6 +40,8 @@ class RtSession:
         self.api_key: str | None = None
         self.server: Any = None
         self.log = EventLog()
+        self.interrupter = Interrupter()
+        self._watch: Any = None
         self._servers: list[Any] = []
         self._stack = contextlib.ExitStack()
 
@@ -71,6 +78,9 @@ class RtSession:
             for source in (self.cassette, self.cassette.path):
                 attach(source, self.log)
                 self._stack.callback(detach, source)
+            if self.options.fail_fast and plan_.replay:
+                self._watch = asyncio.run_coroutine_threadsafe(self._watch_errors(),
+                                                               io_loop.loop)
             self._stack.enter_context(NetworkAllowance(self._ports(), io_loop.thread_id))
         except BaseException:
             self._stack.close()
@@ -120,7 +130,19 @@ class RtSession:
             on_frame=self.log.add,
         )
 
+    async def _watch_errors(self) -> None:
+        """Fire the interrupter at the first replay error (runs on the IO loop; an error seen
+        while no test function runs is fired again once one does)."""
+        while not self.interrupter.fired:
+            error = self.mismatch()
+            if error is not None:
+                self.interrupter.fire(error)
+            await asyncio.sleep(MISMATCH_POLL)
+
     async def _stop_all(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         while self._servers:
             server = self._servers.pop()
             await server.__aexit__(None, None, None)
