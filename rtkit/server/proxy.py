@@ -183,12 +183,7 @@ class RecordingProxy:
         self.open_timeout = open_timeout
         self.on_status = on_status
         self.on_frame = on_frame
-        base = redactor or Redactor()
-        self.redactor = Redactor(
-            extra_headers=base.secret_headers, patterns=base.patterns,
-            before_record_event=base.before_record_event,
-            secrets=[*base.secrets, *([self.api_key] if self.api_key else [])],
-        )
+        self.redactor = (redactor or Redactor()).with_secrets(self.api_key)
         self.status = ProxyStatus()
         self.failures: list[str] = []
         self._writer: CassetteWriter | None = None
