@@ -318,6 +318,31 @@ class Redactor:
             return red, json.loads(red)
         return raw, event
 
+    def body(self, data: str | bytes, direction: str) -> str | bytes | None:
+        """An HTTP body through the same pipeline as a WebSocket event: a JSON object goes
+        through `before_record_event` (None: drop the exchange) and the filters; other text
+        through the filters; bytes that are not UTF-8 are returned as they are (the final scan
+        still reads what is written). Returns the type it was given."""
+        is_bytes = isinstance(data, (bytes, bytearray))
+        try:
+            text = bytes(data).decode("utf-8") if is_bytes else str(data)
+        except UnicodeDecodeError:
+            return data
+        try:
+            obj = json.loads(text) if text.lstrip().startswith("{") else None
+        except (ValueError, RecursionError):
+            obj = None
+        if isinstance(obj, dict):
+            red = self.event(text, obj, direction)
+            if red is None:
+                return None
+            new = red[0]
+        else:
+            new = self.text(text)
+        if new == text:
+            return data
+        return new.encode("utf-8") if is_bytes else new
+
     def filters_matching(self, text: str) -> list[str]:
         """Names of the frame filters that would change `text`, raw or JSON-decoded (never the
         secrets themselves)."""

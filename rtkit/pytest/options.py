@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,17 @@ class RtOptions:
     replay_options: Mapping[str, Any] = field(default_factory=dict)
     allow_unplayed: bool = True
     fail_fast: bool = True
+    filter_headers: tuple[Any, ...] = ()
+    filter_query_parameters: tuple[Any, ...] = ()
+    before_record_event: Callable[[dict[str, Any], str], dict[str, Any] | None] | None = None
+    before_record_request: Any = None
+    before_record_response: Any = None
+
+    @property
+    def redacts(self) -> bool:
+        """True when the user configured redaction of their own."""
+        return bool(self.filter_headers or self.filter_query_parameters
+                    or self.before_record_event)
 
 
 KNOWN_KEYS = frozenset({
@@ -52,6 +63,11 @@ KNOWN_KEYS = frozenset({
     "replay_options",
     "allow_unplayed",
     "fail_fast",
+    "filter_headers",
+    "filter_query_parameters",
+    "before_record_event",
+    "before_record_request",
+    "before_record_response",
 })
 
 
@@ -102,7 +118,45 @@ def resolve_options(
         replay_options=dict(merged.get("replay_options") or {}),
         allow_unplayed=bool(merged.get("allow_unplayed", True)),
         fail_fast=bool(merged.get("fail_fast", True)),
+        filter_headers=_filters("filter_headers", merged.get("filter_headers")),
+        filter_query_parameters=_filters(
+            "filter_query_parameters", merged.get("filter_query_parameters")),
+        before_record_event=_hook("before_record_event", merged.get("before_record_event")),
+        before_record_request=_hooks(
+            "before_record_request", merged.get("before_record_request")),
+        before_record_response=_hooks(
+            "before_record_response", merged.get("before_record_response")),
     )
+
+
+def _filters(key: str, value: Any) -> tuple[Any, ...]:
+    """vcrpy's filter list: names, or (name, replacement) pairs."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    entries = tuple(value)
+    for entry in entries:
+        ok = isinstance(entry, str) or (
+            isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str))
+        if not ok:
+            raise ValueError(f"{key}: {entry!r} is neither a name nor a (name, replacement) pair")
+    return entries
+
+
+def _hook(key: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError(f"{key} must be a callable, got {type(value).__name__}")
+    return value
+
+
+def _hooks(key: str, value: Any) -> Any:
+    """A callable or a list of callables (vcrpy takes both)."""
+    if isinstance(value, (list, tuple)):
+        for hook in value:
+            _hook(key, hook)
+        return tuple(value) or None
+    return _hook(key, value)
 
 
 def parse_pace(value: Any) -> float | str:

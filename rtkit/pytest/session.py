@@ -16,6 +16,7 @@ from rtkit.pytest.http import http_cassette
 from rtkit.pytest.ioloop import io_loop
 from rtkit.pytest.keys import find_api_key, missing_key_message
 from rtkit.pytest.network import NetworkAllowance, is_loopback_url
+from rtkit.pytest.redaction import apply_playback_filters, make_redactor
 from rtkit.pytest.router import EpisodeRouter
 
 __all__ = ["RtSession"]
@@ -27,7 +28,8 @@ class RtSession:
     """One test's cassette, server and HTTP recorder; a context manager around the test.
 
     Replay modes start a `ReplayServer`, record modes a `RecordingProxy` (both on 127.0.0.1 in
-    rtkit's background loop); `vcr=True` adds a vcrpy cassette for the HTTP side. `log` holds
+    rtkit's background loop); `vcr=True` adds a vcrpy cassette for the HTTP side. One
+    `redactor` (the options' filters and hooks, the API key) serves both sides. `log` holds
     every frame the servers see, live: `rt_conversation` reads it from the server, the
     `rt_cassette` object and the cassette path while the test runs. `interrupter` stops the
     test function at the first replay mismatch (`fail_fast`).
@@ -40,6 +42,7 @@ class RtSession:
         self.api_key: str | None = None
         self.server: Any = None
         self.log = EventLog()
+        self.redactor = make_redactor(self.options)
         self.interrupter = Interrupter()
         self._watch: Any = None
         self._servers: list[Any] = []
@@ -70,8 +73,9 @@ class RtSession:
                     path.unlink()
             if plan_.record:
                 path.parent.mkdir(parents=True, exist_ok=True)
+            self.redactor = make_redactor(self.options, self.api_key)
             if self.options.vcr:
-                self._stack.enter_context(http_cassette(self.cassette))
+                self._stack.enter_context(http_cassette(self.cassette, self.redactor))
             self._stack.callback(self._stop)
             self.server = io_loop.run(self._start())
             self.cassette.server = self.server
@@ -115,9 +119,12 @@ class RtSession:
 
         options = {"unplayed": "warn" if self.options.allow_unplayed else "fail"}
         options.update(self.options.replay_options)
-        return ReplayServer(
+        server = ReplayServer(
             str(self.cassette.path), pace=self.options.pace, on_frame=self.log.add, **options
         )
+        if self.options.redacts:
+            apply_playback_filters(server, self.redactor)
+        return server
 
     def _recording_proxy(self) -> Any:
         from rtkit.server.proxy import RecordingProxy
@@ -128,6 +135,7 @@ class RtSession:
             api_key=self.api_key or "",  # "": keyless (a loopback upstream), nothing sent
             append=self.cassette.plan.keep_existing,
             on_frame=self.log.add,
+            redactor=self.redactor,
         )
 
     async def _watch_errors(self) -> None:
