@@ -6,9 +6,12 @@
 - `ioloop`: the background event loop hosting replay servers and recording proxies,
 - `network`: loopback checks; the allowance under pytest-recording's `--block-network`,
 - `cassette`: the `rt_cassette` object,
-- `http`: the vcrpy cassette for the HTTP side,
+- `redaction`: one redaction pipeline from the options (and its use during replay),
+- `http`: the vcrpy cassette for the HTTP side, through the same pipeline and leak scan,
 - `session`: one test's cassette, server and HTTP recorder (`rt_server`),
-- `router`: `new_episodes`' front (replay old connections, record new ones).
+- `router`: `new_episodes`' front (replay old connections, record new ones),
+- `failfast`: stopping a test at once at a replay mismatch,
+- `call`: what runs around the test function (fail-fast, the loop check, the report).
 """
 
 from __future__ import annotations
