@@ -4,24 +4,19 @@ and the official-SDK test records keylessly from a local server, then replays.""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import rtkit.client.client
+import rtkit.server.proxy
+import rtkit.server.replay_server
+from rtkit.fake import FakeRealtimeAPI
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "cassettes"))
-
-from scripted_upstream import FakeRealtime, Reply  # noqa: E402
-
-import rtkit.client.client  # noqa: E402
-import rtkit.server.proxy  # noqa: E402
-import rtkit.server.replay_server  # noqa: E402
 
 assert rtkit.client.client and rtkit.server.proxy and rtkit.server.replay_server  # kept loaded
 
@@ -36,30 +31,17 @@ def _block(text: str, lang: str, needle: str) -> str:
 
 
 @pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRealtime]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    def run(coro: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(30)  # type: ignore[arg-type]
-
-    fake = FakeRealtime([], seed="docs", delta_delay=0.0,
-                        default_reply=Reply(text="The capital of France is Paris."))
-    run(fake.__aenter__())
-    monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    try:
+def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRealtimeAPI]:
+    script = {"default": {"text": "The capital of France is Paris."}, "delta_ms": 0}
+    with FakeRealtimeAPI(script, seed="docs") as fake:
+        monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
         yield fake
-    finally:
-        run(fake.__aexit__(None, None, None))
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_the_pytest_example_runs_as_written(
-    doc: Path, pytester: pytest.Pytester, upstream: FakeRealtime, monkeypatch: pytest.MonkeyPatch
+    doc: Path, pytester: pytest.Pytester, upstream: FakeRealtimeAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import openai  # kept loaded across the in-process runs
 

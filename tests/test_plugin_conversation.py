@@ -4,21 +4,15 @@ and while replaying (`none`): the assertions read what the server saw, live."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rtkit.assertions import EventLog, attach, detach, rt_conversation
+from rtkit.fake import FakeRealtimeAPI
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "cassettes"))
-
-from scripted_upstream import FakeRealtime, Reply  # noqa: E402
 
 INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 
@@ -87,39 +81,17 @@ async def test_raw_websockets(rt_server, rt_cassette):
 """
 
 
-class LoopThread:
-    """A background asyncio loop for the upstream the outer test runs."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 @pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRealtime]:
-    lt = LoopThread()
-    fake = FakeRealtime([], seed="conversation", delta_delay=0.0,
-                        default_reply=Reply(text="The capital of France is Paris."))
-    lt.run(fake.__aenter__())
-    monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a loopback upstream needs none
-    try:
+def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRealtimeAPI]:
+    script = {"default": {"text": "The capital of France is Paris."}, "delta_ms": 0}
+    with FakeRealtimeAPI(script, seed="conversation") as fake:
+        monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a loopback upstream needs none
         yield fake
-    finally:
-        lt.run(fake.__aexit__(None, None, None))
-        lt.close()
 
 
 def test_every_client_record_then_replay(
-    pytester: pytest.Pytester, upstream: FakeRealtime, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, upstream: FakeRealtimeAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makeini(INI)
     pytester.makepyfile(test_clients=CLIENTS)

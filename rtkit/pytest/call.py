@@ -65,7 +65,8 @@ def guard_call(
         if mismatch is exc:
             raise
         where = interrupted_at(exc, original)
-        if session.interrupter.fired:
+        if session.interrupter.fired or type(exc) is type(mismatch):
+            # interrupted by us, or the client's own short copy of the server's full report
             raise mismatch.with_traceback(where) from None
         raise mismatch.with_traceback(where) from exc
     session.check()
