@@ -130,10 +130,12 @@ def missing_cassette_message(cassette_path: str, test_id: str = "") -> str:
     target = shlex.quote(test_id) if test_id else "<this test>"
     return (
         f"rtkit: no cassette at{where} and record mode is 'none' (replay only).\n"
-        "To record it, run this test once against the live API with OPENAI_API_KEY set:\n"
+        "To record it, run this test once in a record mode:\n"
         f"    pytest --rt-record-mode=once {target}\n"
-        "(or mark it @pytest.mark.rtkit(record_mode='once'); set RTKIT_UPSTREAM_URL to record "
-        "from another server). Commit the cassette; later runs replay it without a key."
+        "with no key against a local fake (start `rtkit fake --script replies.yaml` and set "
+        "RTKIT_UPSTREAM_URL to the URL it prints), or against the live API with OPENAI_API_KEY "
+        "set (or mark it @pytest.mark.rtkit(record_mode='once')). Commit the cassette; later "
+        "runs replay it without a key."
     )
 
 

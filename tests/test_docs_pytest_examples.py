@@ -1,6 +1,6 @@
 """The pytest examples of README.md and docs/pytest.md run as written: the configuration they
-show gives no warning, the rt_client test replays the reference tool-call cassette unchanged,
-and the official-SDK test records keylessly from a local server, then replays."""
+show gives no warning, both tests record without a key from `rtkit fake` with the replies the
+docs use, then replay; and the rt_client test replays the reference tool-call cassette as is."""
 
 from __future__ import annotations
 
@@ -32,8 +32,7 @@ def _block(text: str, lang: str, needle: str) -> str:
 
 @pytest.fixture
 def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRealtimeAPI]:
-    script = {"default": {"text": "The capital of France is Paris."}, "delta_ms": 0}
-    with FakeRealtimeAPI(script, seed="docs") as fake:
+    with FakeRealtimeAPI(ROOT / "docs" / "examples" / "replies.yaml") as fake:
         monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
         yield fake
@@ -49,15 +48,15 @@ def test_the_pytest_example_runs_as_written(
     text = doc.read_text()
     pytester.makepyprojecttoml(_block(text, "toml", "asyncio_mode"))
     pytester.makepyfile(test_example=_block(text, "python", "async def test_weather_tool"))
-    cassettes = pytester.path / "cassettes" / "test_example"
-    cassettes.mkdir(parents=True)
-    reference = ROOT / "cassettes" / "ga" / "tool_call.jsonl"
-    shutil.copy(reference, cassettes / "test_weather_tool.jsonl")
     strict = ("-W", "error::pytest.PytestDeprecationWarning", "-W", "error::RuntimeWarning")
     result = pytester.runpytest("--rt-record-mode=once", *strict)
     result.assert_outcomes(passed=2)
-    assert upstream.connections == 1  # the SDK test recorded; the tool test replayed
+    assert upstream.connections == 2  # both recorded from the fake
     monkeypatch.delenv("RTKIT_UPSTREAM_URL")
     result = pytester.runpytest(*strict)
     result.assert_outcomes(passed=2)
-    assert upstream.connections == 1
+    assert upstream.connections == 2
+    # the rt_client test replays the reference cassette too
+    reference = ROOT / "cassettes" / "ga" / "tool_call.jsonl"
+    shutil.copy(reference, pytester.path / "cassettes" / "test_example" / "test_weather_tool.jsonl")
+    pytester.runpytest("-k", "weather", *strict).assert_outcomes(passed=1)
