@@ -38,16 +38,30 @@ def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRealtimeAPI]:
         yield fake
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def _example(doc: Path) -> tuple[str, str]:
+    text = doc.read_text()
+    return _block(text, "toml", "asyncio_mode"), _block(text, "python", "def test_weather_tool")
+
+
+def test_readme_and_docs_show_the_same_example() -> None:
+    (readme_toml, readme), (docs_toml, docs) = (_example(doc) for doc in DOCS)
+    assert readme == docs
+
+    def settings(toml: str) -> list[str]:
+        return [line.split("#")[0].strip() for line in toml.splitlines()]
+
+    assert settings(readme_toml) == settings(docs_toml)
+
+
 def test_the_pytest_example_runs_as_written(
-    doc: Path, pytester: pytest.Pytester, upstream: FakeRealtimeAPI, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, upstream: FakeRealtimeAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import openai  # kept loaded across the in-process runs
 
     assert openai
-    text = doc.read_text()
-    pytester.makepyprojecttoml(_block(text, "toml", "asyncio_mode"))
-    pytester.makepyfile(test_example=_block(text, "python", "async def test_weather_tool"))
+    toml, example = _example(DOCS[1])
+    pytester.makepyprojecttoml(toml)
+    pytester.makepyfile(test_example=example)
     strict = ("-W", "error::pytest.PytestDeprecationWarning", "-W", "error::RuntimeWarning")
     result = pytester.runpytest("--rt-record-mode=once", *strict)
     result.assert_outcomes(passed=2)
