@@ -172,6 +172,35 @@ class _WebSocketLink:
             raise LinkStalled from None
 
 
+FrameTap = Callable[[int, str, "str | bytes"], None]
+
+
+class _TappedLink(_WebSocketLink):
+    """A link that also reports every frame, both directions, to `tap(conn, dir, frame)`
+    (text frames as `str`, binary ones as `bytes`), before it is handled or sent; recorded
+    events sent in runs are reported one by one."""
+
+    def __init__(self, ws: ServerConnection, timeout: float, conn: int, tap: FrameTap) -> None:
+        super().__init__(ws, timeout)
+        self.conn, self.tap = conn, tap
+
+    async def recv(self, timeout: float | None) -> str | bytes | Close | None:
+        frame = await super().recv(timeout)
+        if isinstance(frame, (str, bytes)):
+            self.tap(self.conn, "client", frame)
+        return frame
+
+    async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
+        if not isinstance(data, str) and not text:  # a binary frame (text goes via send_run)
+            self.tap(self.conn, "server", bytes(data))
+        await super().send(data, text)
+
+    async def send_run(self, payloads: Sequence[bytes | memoryview]) -> None:
+        for data in payloads:
+            self.tap(self.conn, "server", bytes(data).decode("utf-8", "replace"))
+        await super().send_run(payloads)
+
+
 class ReplayServer:
     """Serves a cassette over real WebSockets, one recorded episode per incoming connection.
 
@@ -179,10 +208,11 @@ class ReplayServer:
     `server.url` (`ws://127.0.0.1:PORT/v1/realtime`), or give the openai SDK
     `websocket_base_url=server.ws_base_url`. Options are those of `CassettePlayer.open`:
     `pace`, `audio_match`, `ignore_paths`, `matchers`, `match_on`, `timeout`, `unplayed`,
-    `record_mode`, `max_message`, `lazy`, `log`. After the block, mismatches are in `errors`
-    and `check()` raises the first; on exit the unplayed policy is applied (when the block did
-    not raise). When the block raised (typically the client's timeout) after a mismatch, the
-    mismatch is raised from it, since it is the cause.
+    `record_mode`, `max_message`, `lazy`, `log`. `on_frame(conn, direction, frame)`, when
+    given, sees every frame exchanged (text as `str`, binary as `bytes`) as it happens. After
+    the block, mismatches are in `errors` and `check()` raises the first; on exit the unplayed
+    policy is applied (when the block did not raise). When the block raised (typically the
+    client's timeout) after a mismatch, the mismatch is raised from it, since it is the cause.
 
     An episode is chosen only once a request is a valid WebSocket upgrade: anything else (a
     health check, curl) gets websockets' 426 and uses up nothing. A lazily loaded cassette
@@ -196,9 +226,11 @@ class ReplayServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        on_frame: FrameTap | None = None,
         **options: Any,
     ) -> None:
         self.player = CassettePlayer.open(cassette, **options)
+        self.on_frame = on_frame
         self.host = host
         self.port = port
         self._server: Server | None = None
@@ -305,7 +337,9 @@ class ReplayServer:
         if task is not None:
             self._tasks.add(task)
         try:
-            link = _WebSocketLink(ws, self.player.timeout)
+            tap, timeout = self.on_frame, self.player.timeout
+            link = _WebSocketLink(ws, timeout) if tap is None else \
+                _TappedLink(ws, timeout, episode.conn, tap)
             await drive(self.player, self.player.engine(episode), link, label)
         finally:
             if task is not None:
