@@ -260,3 +260,16 @@ async def test_the_link_defers_to_websockets_when_it_has_something_queued() -> N
         async with connect(url, max_size=None, **loopback_kwargs(url)) as ws:  # type: ignore[arg-type]
             got = [await asyncio.wait_for(ws.recv(), 10) for _ in payloads]
     assert got == [p.decode() for p in payloads]
+
+
+async def test_on_frame_sees_every_frame_including_events_sent_in_runs(tmp_path: Path) -> None:
+    path = write_sessions(tmp_path / "one.jsonl", 1, deltas=300)
+    tapped: list[tuple[int, str, Any]] = []
+    async with ReplayServer(path, on_frame=lambda *f: tapped.append(f)) as server:
+        frames = await good_session(server.url + "?" + QUERY, 0, deltas=300)
+    from tests.serve_helpers import user_text
+
+    assert [f for c, d, f in tapped if d == "server"] == frames
+    assert [f for c, d, f in tapped if d == "client"] == [user_text(0),
+                                                          '{"type":"response.create"}']
+    assert {c for c, _, _ in tapped} == {0}
