@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rtkit.cassette.validate import validate_path
+from rtkit.cassette.validate import check_path
 from rtkit.commands._common import fail
 
 __all__ = ["command"]
@@ -32,22 +32,20 @@ def command(cassettes: tuple[Path, ...]) -> None:
     """
     bad = 0
     for path in cassettes:
-        if not path.is_file():
+        if not path.exists():
             fail(f"{path}: no such file")
+        if path.is_dir():
+            fail(f"{path}: is a directory, not a cassette")
         try:
-            problems = validate_path(path)
+            report = check_path(path)
         except OSError as exc:
-            fail(f"{path}: cannot read: {exc}")
-        if problems:
+            fail(f"{path}: cannot read: {exc.strerror or exc}")
+        if report.problems:
             bad += 1
-            for problem in problems:
+            for problem in report.problems:
                 click.echo(str(problem))
             continue
-        with path.open(encoding="utf-8", errors="replace") as f:
-            lines = sum(1 for _ in f)
-            f.seek(0)
-            episodes = sum(1 for text in f if text.startswith('{"kind":"connect"'))
-        click.echo(f"{path}: OK ({episodes} episode(s), {lines} lines)")
+        click.echo(f"{path}: OK ({report.episodes} episode(s), {report.lines} lines)")
     if bad:
         click.echo(f"{bad} of {len(cassettes)} cassette(s) have problems", err=True)
         sys.exit(1)
