@@ -17,6 +17,7 @@ COMMANDS = {
     "diff": "diff",
     "scrub": "scrub",
     "audio": "audio",
+    "recover": "recover",
 }
 
 
