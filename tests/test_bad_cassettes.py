@@ -142,3 +142,35 @@ def test_a_blank_first_line_is_named(tmp_path: Path) -> None:
     code, out = run("validate", str(path))
     assert code == 1
     assert out.splitlines()[0] == f"{path}:1: the first line is blank; it must be the header"
+
+
+def _moved(lines: list[str], what: str) -> list[str]:
+    out = list(lines)
+    if what == "connected twice":
+        out.insert(3, out[1])
+    elif what == "no connect":
+        out.insert(3, out[3].replace('"conn":0', '"conn":5', 1))
+    elif what == "after close":
+        out.append(out[3])
+    elif what == "time backwards":
+        obj = json.loads(out[5])
+        obj["t"] = 0.0
+        out[5] = json.dumps(obj)
+    elif what == "second header":
+        out.insert(4, out[0])
+    elif what == "no header first":
+        out = out[1:]
+    return out
+
+
+@pytest.mark.parametrize("what", ["connected twice", "no connect", "after close",
+                                  "time backwards", "second header", "no header first"])
+def test_inspect_refuses_what_the_reader_refuses_with_its_words(tmp_path: Path,
+                                                               what: str) -> None:
+    """inspect reads a cassette in one pass of its own: its messages are the reader's."""
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(_moved(TEXT_TURN.read_text().splitlines(), what)) + "\n")
+    with pytest.raises(CassetteError) as info:
+        Cassette.load(path)
+    code, out = run("inspect", str(path))
+    assert (code, out) == (2, f"rtkit: error: {info.value}\n")

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from rtkit.cassette.compare import compare_summaries
-from rtkit.cassette.summary import summarize
-from rtkit.commands._common import load_cassette
+from rtkit.cassette.summary import read_summaries
+from rtkit.commands._common import read_cassette
 
 __all__ = ["command"]
 
@@ -31,7 +31,7 @@ def command(a: Path, b: Path) -> None:
     Made for "re-recorded against the new model: what changed?". Exit status: 0 when the
     conversations match, 1 when they differ, 2 for a missing or corrupt cassette.
     """
-    sa, sb = summarize(load_cassette(a)), summarize(load_cassette(b))
+    (_, sa), (_, sb) = read_cassette(a, read_summaries), read_cassette(b, read_summaries)
     lines = compare_summaries(sa, sb)
     if not lines:
         click.echo(f"no conversation-level differences ({len(sa)} episode(s))")
