@@ -11,8 +11,8 @@ and reads that process's peak RSS (VmHWM from /proc, or `ru_maxrss` where there 
 - `rtkit inspect` also for time, against a streaming `json.loads` of every line of the same
   file in its own process: target <= 2x, as the median of per-pair ratios (runs alternate).
 
-Run: ``python benchmarks/tools_memory.py`` (1 GB, 9 pairs) or ``--quick`` (a 20 MB cassette,
-3 pairs; targets printed, not enforced). ``--gb`` and ``--pairs`` change the size and the
+Run: ``python benchmarks/tools_memory.py`` (1 GB, 9 pairs) or ``--quick`` (a 5 MB cassette,
+1 pair; targets printed, not enforced). ``--gb`` and ``--pairs`` change the size and the
 number of pairs. Exit status 1 when a target is missed (full runs only). The figures depend
 on the machine's load: run it on an idle one.
 """
@@ -109,8 +109,9 @@ def _episode_lines(conn: int, chunks: list[str], turns: int) -> list[str]:
     return out
 
 
-def make_cassette(path: Path, size_bytes: int) -> int:
-    """Write a cassette of at least `size_bytes` at `path`; returns its size."""
+def make_cassette(path: Path, size_bytes: int, turns: int = TURNS) -> int:
+    """Write a cassette of at least `size_bytes` at `path` (episodes of `turns` turns);
+    returns its size."""
     rng = np.random.default_rng(0)
     chunks = [int16_to_base64(rng.integers(-3000, 3000, 2400, dtype=np.int16))
               for _ in range(8)]
@@ -120,7 +121,7 @@ def make_cassette(path: Path, size_bytes: int) -> int:
         f.write(header + "\n")
         conn = 0
         while f.tell() < size_bytes:
-            f.write("\n".join(_episode_lines(conn, chunks, TURNS)) + "\n")
+            f.write("\n".join(_episode_lines(conn, chunks, turns)) + "\n")
             conn += 1
     return path.stat().st_size
 
@@ -217,15 +218,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=1.0, help="cassette size in GB")
     parser.add_argument("--pairs", type=int, default=9, help="inspect / json.loads pairs")
-    parser.add_argument("--quick", action="store_true", help="20 MB, 3 pairs, not enforced")
+    parser.add_argument("--quick", action="store_true", help="5 MB, 1 pair, not enforced")
     args = parser.parse_args()
     if args.quick:
-        args.gb, args.pairs = 0.02, 3
+        args.gb, args.pairs = 0.005, 1
     work = Path(tempfile.mkdtemp(prefix="rtkit-tools-bench-"))
     try:
         path = work / "big.jsonl"
         t0 = time.perf_counter()
-        size = make_cassette(path, int(args.gb * 1e9))
+        size = make_cassette(path, int(args.gb * 1e9), turns=2 if args.quick else TURNS)
         print(f"cassette: {size / 1e6:.0f} MB, written in {time.perf_counter() - t0:.1f} s")
         ok = True
         print(f"{'tool':<16} {'peak RSS MB':>12} {'seconds':>8}  target")
