@@ -174,3 +174,20 @@ def test_inspect_refuses_what_the_reader_refuses_with_its_words(tmp_path: Path,
         Cassette.load(path)
     code, out = run("inspect", str(path))
     assert (code, out) == (2, f"rtkit: error: {info.value}\n")
+
+
+@pytest.mark.parametrize("args", [
+    ["inspect", "{f}"], ["validate", "{f}"], ["diff", str(TEXT_TURN), "{f}"],
+    ["audio", "{f}", "-o", "{tmp}/wav"], ["scrub", "{f}"], ["recover", "{f}.rtkit-tmp"],
+], ids=lambda a: a[0])
+def test_one_error_style_for_a_missing_file_or_a_directory(tmp_path: Path,
+                                                          args: list[str]) -> None:
+    """`rtkit: error: FILE: ...`, exit 2, never a traceback (docs/cli.md's exit codes)."""
+    for target, why in ((tmp_path / "nope.jsonl", "no such file"),
+                        (tmp_path, "is a directory")):
+        if args[0] == "recover" and target == tmp_path:
+            continue
+        code, out = run(*[a.format(f=target, tmp=tmp_path) for a in args])
+        assert code == 2, out
+        assert out.startswith(f"rtkit: error: {target}"), out
+        assert why in out or "not a recording's temporary file" in out, out

@@ -84,9 +84,9 @@ def _write_wav(path: Path, spool: Path, n_samples: int | None) -> int:
 
 
 @click.command("audio")
-@click.argument("cassette", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("cassette", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True,
-              type=click.Path(file_okay=False, path_type=Path),
+              type=click.Path(path_type=Path),
               help="Directory for the WAV files (created if missing).")
 def command(cassette: Path, out_dir: Path) -> None:
     """Write the audio of every item as a WAV file a person can play (PCM16, 24 kHz, mono):
@@ -101,6 +101,8 @@ def command(cassette: Path, out_dir: Path) -> None:
     Exit status: 0 (also when the cassette has no audio), 2 for a missing or corrupt cassette
     or an unwritable directory.
     """
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"{out_dir}: not a directory")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".rtkit-audio-", dir=out_dir))

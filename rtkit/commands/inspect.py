@@ -80,7 +80,7 @@ def render(path: Path, summaries: list[EpisodeSummary], header: Any) -> str:
 
 
 @click.command("inspect")
-@click.argument("cassette", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("cassette", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--episode", "episode", type=int, default=None, metavar="N",
               help="Only this episode (conn number).")
@@ -91,10 +91,16 @@ def command(cassette: Path, as_json: bool, episode: int | None, counts: bool) ->
 
     \b
     $ rtkit inspect cassettes/ga/tool_call.jsonl
-    $ rtkit inspect session.jsonl --json | jq '.episodes[0].items'
+    cassettes/ga/tool_call.jsonl: 1 episode(s), GA, recorded 2026-11-24T23:55:38Z by rtkit 0.1.0
+    ...
+        0.002  user       "What's the weather in Paris?"
+        0.002  server     response.created resp_zdSBMIvyqunLGFTJb80KJ
+        0.003  assistant  call get_weather({"location": "Paris", "unit": "c"})
+    ...
+      audio: 0.00 s in, 0.00 s out; 2 response(s) (2 completed); 0 error(s)
 
-    Audio is summarized as durations, never dumped. Exit status: 0, or 2 for a missing or
-    corrupt cassette.
+    Audio is summarized as durations, never dumped; --json gives the same as JSON. Exit
+    status: 0, or 2 for a missing or corrupt cassette (or no episode N).
     """
     header, summaries = read_cassette(cassette, read_summaries)
     if episode is not None:

@@ -45,7 +45,7 @@ def _show(found: Leftover, secrets: list[str]) -> None:
 
 @click.command("recover")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write what the leftover holds as a cassette here.")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--keep", is_flag=True, help="Keep the leftover after recovering it.")
@@ -67,6 +67,8 @@ def command(path: Path, output: Path | None, force: bool, keep: bool) -> None:
     written, or OUTPUT exists (add --force).
     """
     secrets = [k for k in (os.environ.get("OPENAI_API_KEY"),) if k]
+    if output is not None and output.is_dir():
+        fail(f"{output}: is a directory; -o names the cassette to write")
     if path.name.endswith(TMP_SUFFIX):
         try:
             candidates = [leftover(path)]
