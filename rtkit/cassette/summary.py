@@ -452,7 +452,7 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
             line: Any = None
             if type(obj) is dict and len(obj) == 5 and obj.get("kind") == "event" and (
                     end == len(text) or text[end:] == "\n"):
-                conn, direction, t, event = obj["conn"], obj.get("dir"), obj.get("t"), \
+                conn, direction, t, event = obj.get("conn"), obj.get("dir"), obj.get("t"), \
                     obj.get("event")
                 if not (type(conn) is int and conn >= 0 and direction in ("client", "server")
                         and type(t) in (int, float) and t >= 0 and type(event) is dict):
