@@ -420,6 +420,9 @@ def summarize_episode(episode: Episode, lines: Iterable[Event | Frame | CloseLin
 # ------------------------------------------------------------------------------- the file pass
 
 
+_FINISHED: Any = object()  # a closed episode's place in `builders`
+
+
 def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = None
                    ) -> tuple[Header, list[EpisodeSummary]]:
     """The header and a summary of each episode (by conn) of the cassette at `path`, in one
@@ -427,6 +430,7 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
     path = Path(path)
     header: Header | None = None
     builders: dict[int, EpisodeBuilder] = {}
+    done: dict[int, EpisodeSummary] = {}
     closed: set[int] = set()
     last_t: dict[int, float] = {}
     # json's C scanner without json.loads' wrapping: a line it does not take whole (or any
@@ -497,9 +501,14 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
             elif isinstance(line, CloseLine):
                 closed.add(conn)
                 builder.close(line)
+                done[conn] = builder.finish()  # its conversation (and input audio) can go
+                builders[conn] = _FINISHED
     if header is None:
         raise CassetteError(f"{path}: {NO_HEADER}")
-    return header, [builders[conn].finish() for conn in sorted(builders)]
+    for conn, builder in builders.items():
+        if builder is not _FINISHED:
+            done[conn] = builder.finish()
+    return header, [done[conn] for conn in sorted(done)]
 
 
 def summarize(cassette: Cassette | str | os.PathLike[str]) -> list[EpisodeSummary]:
