@@ -187,6 +187,21 @@ def _session_summary(session: Any) -> str:
     return ", ".join(parts)
 
 
+def _server_vad(session: Any) -> bool | None:
+    """Whether a session update turns server-side turn detection on (None: it does not say)."""
+    if not isinstance(session, dict):
+        return None
+    audio = session.get("audio")
+    inputs = audio.get("input") if isinstance(audio, dict) else None
+    if "turn_detection" in session:
+        turn = session["turn_detection"]
+    elif isinstance(inputs, dict) and "turn_detection" in inputs:
+        turn = inputs["turn_detection"]
+    else:
+        return None
+    return isinstance(turn, dict) and turn.get("type") in ("server_vad", "semantic_vad")
+
+
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -281,6 +296,10 @@ class EpisodeBuilder:
         if kind == "input_audio_buffer.commit" and not self.conv.server_vad:
             self.conv.commit_input_audio()
         # conversation.item.create shows as the item the server creates from it
+        if kind == "session.update":
+            vad = _server_vad(event.get("session"))
+            if vad is not None:  # as rtkit's client does (and input audio is trimmed)
+                self.conv.server_vad = vad
         if kind in _SHOWN_CLIENT:
             what = kind
             if kind == "session.update":
@@ -400,6 +419,9 @@ class EpisodeBuilder:
                 self.s.output_audio_ms += summary.audio_ms
             self.s.items.append(summary)
         self.s.event_counts = {f"{d} {k}": n for (d, k), n in sorted(self.counts.items())}
+        # the conversation refers to itself (its handlers), so only the garbage collector
+        # would free it: let its items and input audio go now
+        self.conv.clear()
         return self.s
 
 
