@@ -216,3 +216,24 @@ async def test_rtkit_record_killed_mid_session_is_recovered(tmp_path: Path) -> N
     assert events[:2] == [("server", "session.created"), ("client", "session.update")]
     assert ep.close is not None and ep.close.reason == CUT_REASON
     assert cassette.header.meta["recovered"]["closed_episodes"] == [0]
+
+
+async def test_inside_an_event_loop_lines_reach_the_file_when_the_loop_turns(
+        tmp_path: Path) -> None:
+    """One write per loop turn for what was recorded meanwhile (a proxy's chunk of frames),
+    or at once past 64 KB; outside a loop, before the call returns."""
+    from rtkit.cassette.writer import FLUSH_PENDING
+
+    w = CassetteWriter(tmp_path / "c.jsonl")
+    [left] = find_leftovers(tmp_path / "c.jsonl")
+    size = left.path.stat().st_size  # the header: written before the loop mattered
+    w.connect(0)
+    w.event(0, "client", 1, '{"type":"response.create"}')
+    assert left.path.stat().st_size == size  # pending until the loop turns
+    await asyncio.sleep(0)
+    lines = left.path.read_text().splitlines()
+    assert [json.loads(line)["kind"] for line in lines] == ["header", "connect", "event"]
+    big = '{"type":"x","pad":"' + "a" * FLUSH_PENDING + '"}'
+    w.event(0, "client", 2, big)
+    assert left.path.read_text().splitlines()[-1].endswith(big + "}")  # at once
+    w.commit()

@@ -69,9 +69,15 @@ class LineSink:
                 except OSError as exc:  # raised to the caller at its next block or at close
                     self._error = exc
 
+    @property
+    def pending(self) -> int:
+        """Bytes given but not handed to the thread or written yet."""
+        return self._size
+
     def flush(self) -> None:
         """Write every line given so far to the file now, in this thread (after what the
-        thread still has), so a process killed at any later moment leaves them on disk."""
+        thread still has), so a process killed at any later moment leaves them on disk.
+        A write error is kept: this and every later write, and `close`, raise it."""
         if self.closed or (not self._parts and self._queue is None):
             return
         self._drain()
@@ -80,7 +86,11 @@ class LineSink:
         if self._parts:
             parts, total = self._parts, self._size
             self._parts, self._size = [], 0
-            _write_parts(self.fd, parts, total)
+            try:
+                _write_parts(self.fd, parts, total)
+            except OSError as exc:
+                self._error = exc
+                raise
 
     def _drain(self) -> None:
         """Write everything handed over so far and stop the thread."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import glob
 import json
 import os
@@ -21,7 +23,9 @@ from rtkit.cassette.redact import Redactor, audio_payload_span
 from rtkit.cassette.sink import LineSink
 from rtkit.errors import CassetteError, SecretLeakError
 
-__all__ = ["CassetteWriter"]
+__all__ = ["FLUSH_PENDING", "CassetteWriter"]
+
+FLUSH_PENDING = 64 * 1024  # bytes recorded in one event-loop turn that are written at once
 
 # an event line as this writer writes it; group 1 conn, 2 dir, 3 t, 4 the event's text
 _EVENT_LINE = re.compile(rb'\{"kind":"event","conn":(\d+),"dir":"(client|server)","t":([0-9.]+),'
@@ -39,10 +43,14 @@ class CassetteWriter:
     One writer per cassette: the writer holds `CassetteLock` on `path` from creation to commit
     or abort, and a second writer fails at once with `CassetteLockedError`.
 
-    With `autoflush` (the default) every line is in the temporary file (the OS's page cache)
-    once the call that recorded it returns, so a process killed even with SIGKILL leaves every
-    completed line there for `rtkit recover`. `autoflush=False` gathers lines in memory until
-    `flush()` (or about 1 MB), for a caller that flushes once per batch of frames.
+    With `autoflush` (the default) lines reach the temporary file (the OS's page cache) as
+    they are recorded, so a process killed even with SIGKILL leaves them there for `rtkit
+    recover`: outside an event loop before the call that recorded a line returns; inside one
+    (the proxy, `RecordingTransport`) before the loop runs anything else, with one write for
+    the lines recorded meanwhile (all the frames of a chunk read off the wire), or at once when
+    64 KB are pending. A write per line would cost a recording proxy about as much again as
+    the rest of recording an audio event. `autoflush=False` gathers lines in memory until
+    `flush()` (or about 1 MB).
     """
 
     def __init__(
@@ -61,6 +69,7 @@ class CassetteWriter:
         self.path = Path(path)
         self.redactor = redactor or Redactor()
         self.autoflush = autoflush
+        self._flush_soon = False
         self.n_events = 0
         self.committed = False
         self._leak: str | None = None
@@ -249,7 +258,25 @@ class CassetteWriter:
         self._sink.flush()
 
     def _flushed(self) -> None:
-        if self.autoflush:
+        if not self.autoflush:
+            return
+        if self._sink.pending >= FLUSH_PENDING:
+            self._sink.flush()
+            return
+        if self._flush_soon:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._sink.flush()
+            return
+        self._flush_soon = True
+        loop.call_soon(self._deferred_flush)
+
+    def _deferred_flush(self) -> None:
+        self._flush_soon = False
+        # on a write error the sink keeps it: the next write or the commit raises it
+        with contextlib.suppress(OSError):
             self._sink.flush()
 
     # -- finishing -------------------------------------------------------------------------
