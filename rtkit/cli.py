@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Any, NoReturn
 
 import click
 
@@ -18,11 +20,31 @@ COMMANDS = {
     "scrub": "scrub",
     "audio": "audio",
     "recover": "recover",
+    "fake": "fake",
 }
 
 
 class _LazyGroup(click.Group):
-    """Imports a command's module only when that command runs (keeps `rtkit --help` fast)."""
+    """Imports a command's module only when that command runs (keeps `rtkit --help` fast).
+
+    Every failure, click's own usage errors included, is reported in one style:
+    `rtkit: error: <message>` on stderr (after the usage line for a usage error), exit 2.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            if exc.ctx is not None:
+                hint = f"Try '{exc.ctx.command_path} --help' for help."
+                click.echo(f"{exc.ctx.get_usage()}\n{hint}\n", err=True)
+            _error(exc.format_message(), exc.exit_code)
+        except click.ClickException as exc:
+            _error(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _error("aborted", 130)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n for n in COMMANDS if self._load(n) is not None)
@@ -42,6 +64,11 @@ class _LazyGroup(click.Group):
                 return None  # not built yet
             raise
         return module.command
+
+
+def _error(message: str, code: int) -> NoReturn:
+    click.echo(f"rtkit: error: {message}", err=True)
+    sys.exit(code)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

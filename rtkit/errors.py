@@ -6,6 +6,7 @@ __all__ = [
     "CannotOverwriteExistingCassetteException",
     "CassetteError",
     "CassetteLockedError",
+    "ConnectionClosedError",
     "ConnectionRefusedByServer",
     "ConversationError",
     "NotConnectedError",
@@ -29,6 +30,21 @@ class TransportError(RtkitError):
 
 class NotConnectedError(TransportError):
     """Sending or receiving on a transport (or client) that is not connected."""
+
+
+class ConnectionClosedError(NotConnectedError):
+    """The connection ended while (or before) the client waited for an event.
+
+    `code` and `reason` are the close frame's (`code` None: dropped without one); `by` says
+    which side closed ("server" or "client").
+    """
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "",
+                 by: str = "server") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.by = by
 
 
 class ConnectionRefusedByServer(TransportError):

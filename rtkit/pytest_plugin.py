@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from rtkit.assertions import watch
+from rtkit.errors import RtkitError
 from rtkit.plugin_support import (
     RtCassette,
     RtOptions,
@@ -36,6 +37,8 @@ __all__ = [
     "rt_cassette_name",
     "rt_client",
     "rt_config",
+    "rt_fake_api",
+    "rt_fake_script",
     "rt_options",
     "rt_record_mode",
     "rt_server",
@@ -66,6 +69,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "rtkit(cassette=None, record_mode=None, pace=None, vcr=False, upstream_url=None, ...): "
         "record / replay this test's Realtime WebSocket traffic (see docs/pytest.md).",
+    )
+    config.addinivalue_line(
+        "markers",
+        "rt_fake(script=None, api_key=None, dialect=None, seed=None): configure this test's "
+        "rt_fake_api, the scripted fake Realtime API (see docs/fake.md).",
     )
 
 
@@ -170,3 +178,27 @@ async def rt_client(rt_server: Any, rt_cassette: RtCassette) -> AsyncIterator[An
         yield client
     finally:
         await client.disconnect()
+
+
+@pytest.fixture
+def rt_fake_script() -> Any:
+    """The script `rt_fake_api` serves: a path, a mapping or a `FakeScript` (None: every answer
+    is "OK."). Override it, or use `@pytest.mark.rt_fake(script=...)`."""
+    return None
+
+
+@pytest.fixture
+def rt_fake_api(request: pytest.FixtureRequest, rt_fake_script: Any) -> Iterator[Any]:
+    """A running `rtkit.fake.FakeRealtimeAPI` on 127.0.0.1 (its own thread: sync and async
+    tests alike), fresh for each test; `.url`, `.ws_base_url`, `.records`."""
+    from rtkit.fake.fixture import fake_for_test
+
+    try:
+        fake = fake_for_test(request.node, rt_fake_script)
+    except (ValueError, RtkitError) as exc:
+        problem = f"rtkit: {exc}"
+    else:
+        with fake:
+            yield fake
+        return
+    pytest.fail(problem, pytrace=False)

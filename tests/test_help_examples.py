@@ -8,11 +8,8 @@ until stopped and print a port chosen at run time; their own tests check what th
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import shlex
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,13 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from rtkit.cli import COMMANDS, main
+from rtkit.fake import FakeRealtimeAPI
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "cassettes"))
-
-from scripted_upstream import FakeRealtime, Reply  # noqa: E402
-
-SERVERS = ("serve", "record --listen")
+SERVERS = ("serve", "record --listen", "fake")
 
 
 def examples(help_text: str) -> list[tuple[str, list[str]]]:
@@ -70,28 +64,6 @@ def test_the_matcher() -> None:
         ("rtkit x a", ["out 1", "  out 2"])]
 
 
-class Upstream:
-    """The scripted upstream that answers docs/examples/weather.yaml as the docs show."""
-
-    def __enter__(self) -> str:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.fake = FakeRealtime([
-            Reply(function_call=("get_weather", {"location": "Paris"}), when="weather"),
-            Reply(text="It is sunny in Paris, 21 degrees."),
-            Reply(text="You're welcome!"),
-        ], seed="docs")
-        asyncio.run_coroutine_threadsafe(self.fake.__aenter__(), self.loop).result(30)
-        return self.fake.url
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.__aexit__(None, None, None),
-                                         self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 def all_examples() -> Iterator[tuple[str, str, list[str]]]:
     for name in sorted(COMMANDS):
         help_text = CliRunner().invoke(main, [name, "--help"], terminal_width=200).output
@@ -118,10 +90,9 @@ def test_help_example_is_real_output(name: str, line: str, expected: list[str],
     args: list[str] = []
     for word in shlex.split(line)[1:]:
         args += sorted(glob.glob(word)) if "*" in word else [word]
-    if name == "record":
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-" + "helpexample" * 2)
-        with Upstream() as url:
-            monkeypatch.setenv("RTKIT_UPSTREAM_URL", url)
+    if name == "record":  # against the fake API answering as docs/examples/replies.yaml says
+        with FakeRealtimeAPI(ROOT / "docs" / "examples" / "replies.yaml") as fake:
+            monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
             result = CliRunner().invoke(main, args)
     else:
         result = CliRunner().invoke(main, args)

@@ -1,6 +1,6 @@
 """The plugin end to end: record against a scripted upstream on loopback, then replay without it.
 
-The upstream (`cassettes/scripted_upstream.py`) runs in this process on a background loop; the
+The upstream (`rtkit.fake.FakeRealtimeAPI`) runs in this process on a background loop; the
 tests under test run in pytester, pointed at it with `RTKIT_UPSTREAM_URL`.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "cassettes"))
-
-from scripted_upstream import FakeRealtime, Reply  # noqa: E402
+from rtkit.fake import FakeRealtimeAPI
 
 pytest.importorskip("rtkit.server.replay_server")
 pytest.importorskip("rtkit.server.proxy")
@@ -121,23 +117,20 @@ def loop_thread() -> Iterator[LoopThread]:
 
 
 class Upstream:
-    """Start / stop a FakeRealtime whose every answer mentions Paris."""
+    """Start / stop a FakeRealtimeAPI whose every answer mentions Paris."""
 
     def __init__(self, loop_thread: LoopThread, text: str) -> None:
         self.lt = loop_thread
         self.text = text
-        self.fake: FakeRealtime | None = None
+        self.fake: FakeRealtimeAPI | None = None
 
-    def start(self, text: str | None = None) -> FakeRealtime:
-        replies = [
-            Reply(function_call=("get_weather", {"location": "Paris"}), when="weather"),
-        ]
-        fake = FakeRealtime(
-            replies,
-            seed="plugin-tests",
-            default_reply=Reply(text=text or self.text, audio_ms=300),
-            delta_delay=0.0,
-        )
+    def start(self, text: str | None = None) -> FakeRealtimeAPI:
+        fake = FakeRealtimeAPI({
+            "rules": [{"when": {"text": "weather"}, "reply": {"function_call": {
+                "name": "get_weather", "arguments": {"location": "Paris"}}}}],
+            "default": {"text": text or self.text, "audio_ms": 300},
+            "delta_ms": 0,
+        }, seed="plugin-tests")
         self.lt.run(fake.__aenter__())
         self.fake = fake
         return fake

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pytest_recording import network
 from websockets.asyncio.client import connect
 
+from rtkit.fake import FakeRealtimeAPI
 from rtkit.plugin_support import EpisodeRouter, IOLoop, NetworkAllowance
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cassettes"))
-
-from scripted_upstream import FakeRealtime, Reply
 
 
 @pytest.fixture
@@ -74,8 +69,8 @@ def test_io_thread_connections_are_allowed(listener: socket.socket) -> None:
 
 async def test_episode_router_replays_then_records() -> None:
     async with (
-        FakeRealtime([], seed="a", default_reply=Reply(text="from A")) as replay,
-        FakeRealtime([], seed="b", default_reply=Reply(text="from B")) as record,
+        FakeRealtimeAPI({"default": {"text": "from A"}}) as replay,
+        FakeRealtimeAPI({"default": {"text": "from B"}}) as record,
         EpisodeRouter(replay, record, recorded=1) as router,
     ):
         assert router.url.endswith("/v1/realtime") and router.ws_base_url.endswith("/v1")

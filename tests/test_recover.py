@@ -22,11 +22,7 @@ from rtkit.cassette.recover import CUT_REASON, Salvager, find_leftovers, recover
 from rtkit.cassette.validate import validate_path
 from rtkit.cli import main
 from rtkit.errors import CassetteError
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "cassettes"))
-
-from scripted_upstream import FakeRealtime, Reply  # noqa: E402
+from rtkit.fake import FakeRealtimeAPI
 
 AUDIO = "A" * 6400  # 100 ms of silence, base64: takes the writer's audio fast path
 
@@ -186,7 +182,7 @@ async def test_rtkit_record_killed_mid_session_is_recovered(tmp_path: Path) -> N
     """`rtkit record --listen` SIGKILLed in the middle of a conversation: what it relayed is
     in the temporary file, and `rtkit recover` turns it into a cassette."""
     path = tmp_path / "session.jsonl"
-    async with FakeRealtime([], seed="recover", default_reply=Reply(text="Hi")) as upstream:
+    async with FakeRealtimeAPI({"default": {"text": "Hi"}}) as upstream:
         env = {**os.environ, "OPENAI_API_KEY": "sk-test-" + "killme" * 4,
                "RTKIT_UPSTREAM_URL": upstream.url}
         proc = await asyncio.create_subprocess_exec(

@@ -228,10 +228,12 @@ class RecordingProxy:
                and k.lower() not in ("origin", "user-agent")}
         if self.api_key:
             fwd["Authorization"] = f"Bearer {self.api_key}"
+        # the client's placeholder key never goes upstream: ours replaces it, or (no key of our
+        # own, e.g. a keyless loopback upstream) it is dropped like its Authorization header
         protos = [
-            INSECURE_KEY_PROTOCOL + self.api_key
-            if p.startswith(INSECURE_KEY_PROTOCOL) and self.api_key else p
+            INSECURE_KEY_PROTOCOL + self.api_key if p.startswith(INSECURE_KEY_PROTOCOL) else p
             for p in subprotocols
+            if self.api_key or not p.startswith(INSECURE_KEY_PROTOCOL)
         ]
         return url, fwd, protos
 
