@@ -169,13 +169,13 @@ def _iter_raw_lines(path: str | os.PathLike[str], offset: int = 0) -> Iterator[t
 def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
     """Stream every line of a cassette, validated; the first must be the header."""
     lineno = 0
-    header = False
+    seen = False  # a line that is not blank
     try:
         for lineno, (_, text) in enumerate(_iter_raw_lines(path), start=1):
             if not text.strip():
                 continue
             line = parse_line(text, path, lineno)
-            header = True
+            seen = True
             if (lineno == 1) != isinstance(line, Header):
                 raise _error(path, lineno, "the first line must be the header, and only it")
             yield line
@@ -183,7 +183,7 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
         raise CassetteError(f"{path}: no such cassette") from None
     except UnicodeDecodeError as exc:
         raise utf8_error(path, lineno + 1, exc) from None
-    if not header:
+    if not seen:
         raise CassetteError(f"{path}: {NO_HEADER}")
 
 
