@@ -3,9 +3,9 @@
 Feeds an N-minute assistant audio response (100 ms PCM16 deltas, as JSON text off the wire)
 through ``json.loads`` + ``RealtimeConversation.process_event`` for N = 5, 10, 20 and compares
 with merely ``json.loads``-ing the same lines in the same run. For each N the two are timed in
-alternating pairs (9 by default); a pair gives a ratio, and the figure is the median of the
-per-pair ratios (a ratio of medians would pair a fast run of one with a slow run of the other
-on a loaded machine).
+alternating pairs (9 by default) of CPU times; a pair gives a ratio, and the figure is the
+median of the per-pair ratios (a ratio of medians would pair a fast run of one with a slow run
+of the other on a loaded machine).
 
 Targets (exit status 1 if missed):
 - processing is linear: t(20) / t(10) <= 2.2, from the median times (the seed re-copied the
@@ -77,10 +77,12 @@ def make_lines(minutes: int) -> list[str]:
 
 
 def _time(fn: Callable[[], None]) -> float:
+    """CPU seconds of `fn` (single-threaded: on an idle machine, its wall time; on a shared
+    one, without the time spent waiting for a core)."""
     gc.collect()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     fn()
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 
 def _parse_only(lines: list[str]) -> None:
@@ -118,7 +120,7 @@ def main() -> int:
     _process(warmup)
     del warmup
     print(f"{'minutes':>7} {'events':>7} {'process s':>10} {'json s':>8} {'ratio':>6} "
-          f"{'range':>11}  ({pairs} pairs; medians)")
+          f"{'range':>11}  ({pairs} pairs; medians; CPU seconds)")
     for minutes in minutes_list:
         lines = make_lines(minutes)
         t_parse, t_proc, ratios = [], [], []

@@ -37,7 +37,7 @@ def test_record_proxy_prints_ratio_and_latency(mode: list[str]) -> None:
 
 def test_conversation_audio_prints_per_pair_median_ratios() -> None:
     out = run("conversation_audio.py", "--quick")
-    assert re.search(r"\(3 pairs; medians\)", out), out
+    assert re.search(r"\(3 pairs; medians; CPU seconds\)", out), out
     row = r"^ +4 +\d+ +\d+\.\d+ +\d+\.\d+ +\d+\.\d\d +\d+\.\d\d-\d+\.\d\d"  # 4 min: ratio, range
     assert re.search(row, out, re.M), out
     assert re.search(r"t\(4\)/t\(2\) = \d+\.\d\d \(target <= 2\.2\)", out), out
