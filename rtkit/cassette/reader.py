@@ -20,6 +20,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from rtkit.cassette.model import VERSION, CloseLine, Connect, Event, Frame, Header, Line
+from rtkit.cassette.position import (
+    NO_HEADER,
+    decode_line,
+    json_column,
+    line_error,
+    utf8_error,
+)
 from rtkit.errors import CassetteError
 
 if TYPE_CHECKING:  # numpy is imported when audio is asked for: `rtkit serve` starts faster
@@ -32,14 +39,14 @@ OUTPUT_AUDIO_TYPES = frozenset({"response.output_audio.delta", "response.audio.d
 
 
 def _error(path: str | os.PathLike[str], lineno: int, message: str) -> CassetteError:
-    return CassetteError(f"{path}:{lineno}: {message}")
+    return line_error(path, lineno, message)
 
 
 def _validation_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(x) for x in err["loc"]) or "line"
-        parts.append(f"{loc}: {err['msg']}")
+        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
@@ -134,7 +141,8 @@ def _parse_line(line: str, path: str | os.PathLike[str], lineno: int) -> Line:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise _error(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        raise line_error(path, lineno, f"not valid JSON ({exc.msg})",
+                         json_column(line, exc)) from None
     if not isinstance(obj, dict):
         raise _error(path, lineno, "a cassette line must be a JSON object")
     kind = obj.get("kind")
@@ -242,20 +250,22 @@ def _iter_raw_lines(path: str | os.PathLike[str], offset: int = 0) -> Iterator[t
 def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
     """Stream every line of a cassette, validated; the first must be the header."""
     lineno = 0
+    seen = False  # a line that is not blank
     try:
         for lineno, (_, text) in enumerate(_iter_raw_lines(path), start=1):
             if not text.strip():
                 continue
             line = parse_line(text, path, lineno)
+            seen = True
             if (lineno == 1) != isinstance(line, Header):
                 raise _error(path, lineno, "the first line must be the header, and only it")
             yield line
     except FileNotFoundError:
         raise CassetteError(f"{path}: no such cassette") from None
-    except UnicodeDecodeError:
-        raise _error(path, lineno + 1, "not UTF-8 text") from None
-    if lineno == 0:
-        raise CassetteError(f"{path}: empty file, not a cassette (no header line)")
+    except UnicodeDecodeError as exc:
+        raise utf8_error(path, lineno + 1, exc) from None
+    if not seen:
+        raise CassetteError(f"{path}: {NO_HEADER}")
 
 
 @dataclass
@@ -353,7 +363,7 @@ class _Index:
             if limit is not None and self.offset >= limit:
                 return None
         if self.header is None:
-            raise CassetteError(f"{self.path}: empty file, not a cassette (no header line)")
+            raise CassetteError(f"{self.path}: {NO_HEADER}")
         self.done = True
         return None
 
@@ -375,10 +385,7 @@ class _Index:
                 else:
                     ep.n_server += 1
                 return None
-        try:
-            text = block[pos:nl].decode("utf-8")
-        except UnicodeDecodeError:
-            raise _error(self.path, lineno, "not UTF-8 text") from None
+        text = decode_line(block[pos:nl], self.path, lineno)
         if not text.strip():
             return None
         line = parse_line(text, self.path, lineno)
@@ -460,7 +467,7 @@ class Cassette:
         if lazy:
             index.scan(until=lambda ep: True, max_bytes=1)  # the header, at least
             if index.header is None:
-                raise CassetteError(f"{path}: empty file, not a cassette (no header line)")
+                raise CassetteError(f"{path}: {NO_HEADER}")
             return cls(path, index.header, index.episodes, 0, index=index)
         index.scan()
         assert index.header is not None
@@ -562,10 +569,7 @@ class Cassette:
                 if payloads:
                     yield ServerRun(conn, block, payloads, starts)
                     payloads, starts = [], []
-                try:
-                    text = block[pos:nl].decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _error(self.path, lineno, "not UTF-8 text") from None
+                text = decode_line(block[pos:nl], self.path, lineno)
                 pos = nl
                 if not text.strip():
                     continue
