@@ -131,11 +131,12 @@ def test_bad_lines_name_file_and_line(tmp_path: Path, bad: str, message: str,
     lines = path.read_text(encoding="utf-8").splitlines()
     lines.insert(20, bad)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(CassetteError, match=f"^{path}:21: {message}"):
+    where = f"^{path}:21(:[0-9]+)?: {message}"  # a JSON error also gives the column
+    with pytest.raises(CassetteError, match=where):
         cassette = Cassette.load(path, lazy=lazy)
         cassette.index_all()
     if "nested" in message:
-        with pytest.raises(CassetteError, match=f"^{path}:21: {message}"):
+        with pytest.raises(CassetteError, match=where):
             list(read_lines(path))
 
 
@@ -145,7 +146,7 @@ def test_a_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     data[30] = data[30].replace(b"QUJD", b"QU\xe9D", 1)
     path.write_bytes(b"\n".join(data))
     for lazy in (False, True):
-        with pytest.raises(CassetteError, match=f"^{path}:31: not UTF-8 text"):
+        with pytest.raises(CassetteError, match=f"^{path}:31:[0-9]+: not UTF-8 text"):
             Cassette.load(path, lazy=lazy).index_all()
 
 

@@ -218,13 +218,13 @@ async def test_refused_handshakes_are_one_log_line_each_without_a_traceback(
     assert "GET /v1/nope: answered HTTP 404: Replay: no unplayed episode" in lines[2]
 
 
-async def test_a_recorded_refusal_is_answered_with_its_status_even_an_odd_one(
+async def test_a_recorded_refusal_is_answered_with_its_status_or_502_when_unknown(
         tmp_path: Path) -> None:
     from websockets.exceptions import InvalidStatus
 
     path = tmp_path / "refused.jsonl"
     with CassetteWriter(path, dialect="ga") as w:
-        for conn, status in enumerate((401, 999)):
+        for conn, status in enumerate((401, 0)):  # 0: the status was not known
             w.connect(conn, query=QUERY, status=status)
             w.close(conn, 1, None, "", "server")
     lines: list[str] = []
@@ -235,7 +235,7 @@ async def test_a_recorded_refusal_is_answered_with_its_status_even_an_odd_one(
                     pass
             assert refused.value.response.status_code == status
     assert lines[0].endswith("episode 0: refused with HTTP 401, as recorded")
-    assert lines[1].endswith("episode 1: refused with HTTP 999, as recorded (not an HTTP "
+    assert lines[1].endswith("episode 1: refused with HTTP 0, as recorded (not an HTTP "
                              "status: answered 502)")
 
 
