@@ -76,6 +76,8 @@ def _error(message: str, code: int) -> NoReturn:
 def main() -> None:
     """rtkit: record and replay OpenAI Realtime API sessions for testing.
 
-    Exit codes: 0 success, 1 a check failed (mismatch, validation problem, difference),
-    2 usage error (bad option, missing or corrupt file).
+    Exit codes: 0 success; 1 a check failed (a replay mismatch, a validation
+    problem, a difference, an upstream refusal); 2 a usage error (a bad option,
+    a missing file, a corrupt one except for validate). Each command's --help
+    says which; the table: docs/cli.md.
     """
