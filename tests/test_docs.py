@@ -98,3 +98,17 @@ def test_doc_block(case: tuple[str, int | None], sessions: dict[str, DocSession]
 def test_every_doc_has_blocks() -> None:
     found: list[Block] = [b for doc in DOCS for b in blocks(doc)]
     assert {b.doc for b in found} == set(DOCS)
+
+
+def test_client_md_lists_every_ga_server_event() -> None:
+    """docs/client.md's table of what the client does has one row per GA server event."""
+    import re
+
+    from rtkit.protocol import GA_SERVER_EVENTS
+    from tests.doc_blocks import ROOT
+
+    text = (ROOT / "docs" / "client.md").read_text()
+    table = text[text.index("## What the client does with each GA server event"):]
+    table = table[:table.index("\n## ")]
+    listed = re.findall(r"^\| `([a-z_.]+)` \|", table, re.M)
+    assert sorted(listed) == sorted(GA_SERVER_EVENTS)  # each once, none missing or extra

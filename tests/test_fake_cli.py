@@ -1,6 +1,7 @@
 """`rtkit fake` as a user runs it (real subprocesses, signals, loopback sockets), and the first
 hour without a key: record from it through `rtkit record` with no OPENAI_API_KEY, then replay
-with `rtkit serve` while it is stopped."""
+with `rtkit serve` while it is stopped. (The README's own first-cassette steps run as written
+in tests/test_docs.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import base64
 import json
 import os
 import re
-import runpy
 import signal
 import sys
 from pathlib import Path
@@ -139,47 +139,6 @@ def test_a_missing_script_or_a_wav_at_the_wrong_rate(tmp_path: Path) -> None:
 
 
 # -- the first hour, without a key ------------------------------------------------------------
-
-
-def _readme_app() -> tuple[str, list[str]]:
-    """The README's app.py and what it prints, as the README shows them."""
-    readme = (ROOT / "README.md").read_text()
-    match = re.search(r"<!-- first-cassette: app.py -->\s*```python\n(.*?)```\s*```console\n"
-                      r"\$ python app.py\n(.*?)```", readme, re.S)
-    assert match is not None, "README.md lost its first-cassette app"
-    return match.group(1), match.group(2).splitlines()
-
-
-async def _app(app: Path, base_url: str, capsys: pytest.CaptureFixture[str],
-               monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Run the README's app.py as a script (its own event loop, on a thread); what it prints."""
-    monkeypatch.setenv("REALTIME_BASE_URL", base_url)
-    capsys.readouterr()
-    await asyncio.wait_for(asyncio.to_thread(runpy.run_path, str(app), run_name="__main__"), 30)
-    return capsys.readouterr().out.splitlines()
-
-
-async def test_the_readmes_first_cassette_runs_as_written(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's steps with the library objects behind the commands (the commands
-    themselves run as subprocesses in the test below)."""
-    from rtkit.server.proxy import RecordingProxy
-    from rtkit.server.replay_server import ReplayServer
-
-    code, printed = _readme_app()
-    app = tmp_path / "app.py"
-    app.write_text(code)
-    first = tmp_path / "first.jsonl"
-    async with FakeRealtimeAPI(REPLIES) as fake, RecordingProxy(
-            first, upstream_url=fake.url, api_key="") as proxy:
-        assert await _app(app, proxy.ws_base_url, capsys, monkeypatch) == printed
-    assert [r.key_presented for r in fake.records] == [False]
-    episode = Cassette.load(first).episodes[0]
-    assert episode.n_events == 40  # the README's "wrote first.jsonl: 1 episode(s), 40 events"
-    async with ReplayServer(first, unplayed="fail") as server:
-        assert await _app(app, server.ws_base_url, capsys, monkeypatch) == printed
-    server.check()
 
 
 async def sdk_session(base_url: str) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -58,7 +60,12 @@ def command(output: Path, listen: str | None, script: Path | None, upstream: str
         _script(script, output, upstream, api_key)
         return
     host, port = parse_listen(listen or "")
-    run(_proxy(output, host, port, upstream, api_key, max_connections, append))
+    failures = run(_proxy(output, host, port, upstream, api_key, max_connections, append))
+    if failures:  # the upstream refused connections: say so, as a failure
+        for failure, count in Counter(failures).items():
+            times = f" ({count} connections)" if count > 1 else ""
+            click.echo(f"rtkit: error: {failure}{times}", err=True)
+        sys.exit(1)
 
 
 def _script(script: Path, output: Path, upstream: str, api_key: str | None) -> None:
@@ -81,12 +88,13 @@ def _script(script: Path, output: Path, upstream: str, api_key: str | None) -> N
 
 
 async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str | None,
-                 max_connections: int | None, append: bool) -> None:
+                 max_connections: int | None, append: bool) -> list[str]:
+    """Record until stopped; the upstream's refusals (one per connection refused)."""
     from rtkit.server.proxy import RecordingProxy
 
     show = status_printer(True)
 
-    async def main(stop: asyncio.Event) -> None:
+    async def main(stop: asyncio.Event) -> list[str]:
         proxy = RecordingProxy(output, upstream_url=upstream, api_key=api_key or "", host=host,
                                port=port, max_connections=max_connections, append=append,
                                on_status=lambda s: show(s.line()))
@@ -102,7 +110,6 @@ async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str
         show("")
         click.echo(f"rtkit: wrote {output}: {status.episodes} episode(s), {status.events} "
                    f"events, {status.audio_seconds:.1f} s of output audio", err=True)
-        for failure in proxy.failures:
-            click.echo(f"rtkit: upstream failure: {failure}", err=True)
+        return list(proxy.failures)
 
-    await run_until_signal(main)
+    return await run_until_signal(main)
