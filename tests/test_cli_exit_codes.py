@@ -237,7 +237,7 @@ def test_the_command_exits_as_documented(key: tuple[str, int], invoke: Callable[
     run = invoke(here)
     assert run.code == code, f"rtkit {name} exited {run.code}, not {code}:\n{run.output}"
     assert "Traceback" not in run.output
-    if code == 2 or name == "record" and code == 1:  # a failure: one style
+    if code == 2 or (name == "record" and code == 1):  # a failure: one style
         last = run.stderr.rstrip().splitlines()[-1]
         assert last.startswith("rtkit: error: "), run.stderr
         assert not re.search(r"^Error:", run.stderr, re.M)
