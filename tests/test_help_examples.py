@@ -2,14 +2,17 @@
 repository root, as it reads) and must print what the help shows.
 
 In a help example, a line `...` stands for any number of lines, and a line ending in `...`
-for any line that starts with what precedes it. The servers (`serve`, `record --listen`) run
-until stopped and print a port chosen at run time; their own tests check what they print.
+for any line that starts with what precedes it. The servers (`serve`, `fake`, `record
+--listen`) run as processes until stopped: each listens on a free port, and the port its help
+shows stands for that one; it must print what the help shows, then exit 0 on SIGTERM.
 """
 
 from __future__ import annotations
 
 import glob
+import re
 import shlex
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +21,9 @@ from click.testing import CliRunner
 
 from rtkit.cli import COMMANDS, main
 from rtkit.fake import FakeRealtimeAPI
+from tests.doc_servers import Server, base_env, is_server
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVERS = ("serve", "record --listen", "fake")
 
 
 def examples(help_text: str) -> list[tuple[str, list[str]]]:
@@ -82,14 +85,15 @@ def test_every_command_shows_an_example() -> None:
                          ids=[line for _, line, _ in EXAMPLES])
 def test_help_example_is_real_output(name: str, line: str, expected: list[str],
                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if any(line.startswith(f"rtkit {server}") for server in SERVERS):
-        pytest.skip("a server: runs until stopped, on a port chosen at run time")
     for shipped in ("cassettes", "docs"):
         (tmp_path / shipped).symlink_to(ROOT / shipped)
     monkeypatch.chdir(tmp_path)  # outputs such as `-o wav` land here
     args: list[str] = []
     for word in shlex.split(line)[1:]:
         args += sorted(glob.glob(word)) if "*" in word else [word]
+    if is_server(args):
+        _check_server(line, args, expected, tmp_path)
+        return
     if name == "record":  # against the fake API answering as docs/examples/replies.yaml says
         with FakeRealtimeAPI(ROOT / "docs" / "examples" / "replies.yaml") as fake:
             monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
@@ -100,3 +104,27 @@ def test_help_example_is_real_output(name: str, line: str, expected: list[str],
     actual = result.output.splitlines()
     assert matches(expected, actual), (
         f"`{line}` --help shows:\n" + "\n".join(expected) + "\nbut prints:\n" + result.output)
+
+
+def _check_server(line: str, args: list[str], expected: list[str], cwd: Path) -> None:
+    """Start the server on a free port, compare what it prints first with the help (the
+    help's port standing for the real one), then stop it with SIGTERM: exit 0."""
+    if "--listen" in args:
+        at = args.index("--listen") + 1
+        args[at] = args[at].rsplit(":", 1)[0] + ":0"
+    env = base_env()
+    with FakeRealtimeAPI(ROOT / "docs" / "examples" / "replies.yaml") as fake:
+        env["RTKIT_UPSTREAM_URL"] = fake.url  # record --listen: no key needed
+        server = Server(args, cwd, env)
+        try:
+            first = server.start()
+            assert server.port is not None, f"`{line}` printed {first!r}, not its URL"
+            shown = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{server.port}", "\n".join(expected))
+            actual = [first, *server.lines(len(expected) - 1)] if expected else [first]
+            assert matches(shown.splitlines(), actual), (
+                f"`{line}` --help shows:\n" + "\n".join(expected) + "\nbut prints:\n"
+                + "\n".join(actual))
+            code, rest = server.stop(signal.SIGTERM)
+            assert code == 0, f"`{line}` exited {code} on SIGTERM:\n" + "\n".join(rest)
+        finally:
+            server.kill()

@@ -35,8 +35,9 @@ def command(script: Path | None, listen: str, api_key: str | None, dialect: str 
     """Run a scripted fake of the Realtime API, for recording without a key.
 
     \b
-    $ rtkit fake --script docs/examples/replies.yaml --listen 127.0.0.1:8766
-    ws://127.0.0.1:8766/v1/realtime
+    It answers as the rules of a YAML script say (docs/fake.md):
+      $ rtkit fake --script docs/examples/replies.yaml --listen 127.0.0.1:8766
+      ws://127.0.0.1:8766/v1/realtime
     Point any client at the printed URL (the openai SDK: websocket_base_url=
     "ws://127.0.0.1:8766/v1"), or record through `rtkit record --listen ...
     --upstream ws://127.0.0.1:8766/v1/realtime`. One line per connection goes

@@ -77,8 +77,9 @@ def command(cassette: Path, listen: str, pace: str, audio_match: str,
     """Replay CASSETTE to any Realtime client, deterministically.
 
     \b
-    $ rtkit serve session.jsonl --listen 127.0.0.1:0
-    ws://127.0.0.1:40123/v1/realtime
+    A fake Realtime server on 127.0.0.1, one recorded episode per connection:
+      $ rtkit serve cassettes/ga/text_turn.jsonl --listen 127.0.0.1:0
+      ws://127.0.0.1:40123/v1/realtime
     Point rtkit's client (url=...), the openai SDK (websocket_base_url=
     "ws://127.0.0.1:40123/v1") or any WebSocket client at the printed URL.
 
