@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -15,7 +16,7 @@ import click
 from rtkit.cassette import Cassette
 from rtkit.errors import CassetteError, RtkitError
 
-__all__ = ["fail", "load_cassette", "parse_listen", "read_cassette", "run", "run_until_signal",
+__all__ = ["STATUS_INTERVAL", "fail", "load_cassette", "parse_listen", "read_cassette", "run", "run_until_signal",
            "status_printer"]
 
 T = TypeVar("T")
@@ -80,12 +81,24 @@ async def run_until_signal(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
                 loop.remove_signal_handler(sig)
 
 
-def status_printer(enabled: bool) -> Callable[[str], None]:
-    """A function that rewrites one status line on stderr when it is a terminal."""
+STATUS_INTERVAL = 0.25
+"""Seconds between two redraws of a status line: a live line, not a flood."""
+
+
+def status_printer(enabled: bool, interval: float = 0.0) -> Callable[[str], None]:
+    """A function that rewrites one status line on stderr when it is a terminal, at most
+    once per `interval` seconds (lines in between are dropped); an empty line, which clears
+    it, is always written."""
     if not enabled or not sys.stderr.isatty():
         return lambda line: None
+    next_draw = 0.0
 
     def show(line: str) -> None:
+        nonlocal next_draw
+        now = time.monotonic()
+        if line and now < next_draw:
+            return
+        next_draw = now + interval
         sys.stderr.write("\r\033[K" + line)
         sys.stderr.flush()
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from rtkit.commands._common import fail, parse_listen, run, run_until_signal, status_printer
+from rtkit.commands._common import (
+    STATUS_INTERVAL,
+    fail,
+    parse_listen,
+    run,
+    run_until_signal,
+    status_printer,
+)
 
 __all__ = ["command"]
 
@@ -76,7 +83,7 @@ def _script(script: Path, output: Path, upstream: str, api_key: str | None) -> N
         load_script(script)  # a bad script exits 2 before anything connects
     except ScriptError as exc:
         fail(str(exc))
-    show = status_printer(True)
+    show = status_printer(True, STATUS_INTERVAL)  # throttled like the proxy's status line
     try:
         result = asyncio.run(record_script(script, output, upstream, api_key, show))
     except (TimeoutError, TransportError) as exc:
