@@ -16,8 +16,8 @@ import click
 from rtkit.cassette import Cassette
 from rtkit.errors import CassetteError, RtkitError
 
-__all__ = ["STATUS_INTERVAL", "fail", "load_cassette", "parse_listen", "read_cassette", "run", "run_until_signal",
-           "status_printer"]
+__all__ = ["STATUS_INTERVAL", "fail", "load_cassette", "parse_listen", "read_cassette", "run",
+           "run_until_signal", "status_printer"]
 
 T = TypeVar("T")
 
