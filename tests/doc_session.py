@@ -274,6 +274,7 @@ class DocSession:
         """Each JSON value parses (`...` stands for fields left out) and, when it has a `kind`,
         is a cassette line rtkit reads."""
         from rtkit.cassette.reader import parse_line
+        from rtkit.errors import CassetteError
 
         pending = ""
         for n, line in enumerate(block.text.splitlines(), start=block.line + 1):
@@ -284,7 +285,10 @@ class DocSession:
                 continue
             pending = ""
             if isinstance(value, dict) and "kind" in value:
-                parse_line(json.dumps(value, separators=(",", ":")), block.doc, n)
+                try:
+                    parse_line(json.dumps(value, separators=(",", ":")), block.doc, n)
+                except CassetteError as exc:
+                    raise Failure(f"{block.id}: not a cassette line rtkit reads: {exc}") from None
         if pending.strip():
             raise Failure(f"{block.id}: not JSON: {pending[:200]}")
 
@@ -296,7 +300,7 @@ class DocSession:
             return
         after = self.blocks[index + 1] if index + 1 < len(self.blocks) else None
         expected = after.text.splitlines() if after and after.lang == "text" else []
-        code, out = self.run_python(block.text, block.id)
+        code, out = self.run_python(self.map_ports(block.text), block.id)
         if code != 0:
             raise Failure(f"{block.id}: exited {code}:\n" + "\n".join(out))
         self.compare(expected, out, block.id)

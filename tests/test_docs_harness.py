@@ -1,0 +1,132 @@
+"""The docs test itself (tests/test_docs.py): it fails on a block that does not do what its
+doc shows, on a block it cannot run that is not marked, and compares output only modulo its
+few explicit rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.doc_blocks import blocks, commands, matches, normalise
+from tests.doc_session import DocSession, Failure
+
+
+def run_doc(tmp_path: Path, text: str) -> DocSession:
+    """Run every block of a doc made of `text`, then stop its servers (exit 0 required)."""
+    doc = tmp_path / "doc.md"
+    doc.write_text(text)
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def no_pytester() -> pytest.Pytester:
+        raise AssertionError("not needed here")
+
+    session = DocSession(str(doc), work, no_pytester)
+    try:
+        session.run_through(len(session.blocks) - 1)
+        assert session.close() == []
+    finally:
+        session.kill()
+    return session
+
+
+def test_matching_and_the_normalisation_rules() -> None:
+    assert matches(["a", "...", "d"], ["a", "b", "c", "d"])
+    assert matches(["a", "..."], ["a"])
+    assert not matches(["a"], ["a", "b"])
+    assert not matches(["a", "...", "e"], ["a", "b"])
+    assert normalise("recorded 2026-11-25T00:14:16Z by rtkit 0.1.0") == \
+        "recorded <time> by rtkit <version>"
+    assert normalise("another writer (pid 4501) is") == "another writer (pid <pid>) is"
+    assert normalise("2 passed in 0.44s") == "2 passed in <seconds>s"
+    assert normalise("    0.004  user       \"hi\"") == "    <t>  user       \"hi\""
+    assert normalise("    0.004  nobody") == "    0.004  nobody"  # not a timeline line
+    assert normalise('  actual:   {"event_id": "evt_L4E3d5kWWYaMphAWZ", "type"') == \
+        '  actual:   {"event_id": "<client id>", "type"'
+    assert normalise('  expected: {"event_id": "evt_L4E3d5kWWYaMphAWZ"') == \
+        '  expected: {"event_id": "evt_L4E3d5kWWYaMphAWZ"'  # the recorded one must match
+
+
+def test_blocks_markers_and_commands(tmp_path: Path) -> None:
+    doc = tmp_path / "d.md"
+    doc.write_text("<!-- doc-test: files a b; exit 1 -->\n\n```console\n$ rtkit x  # exit 2\n"
+                   "out\n\n$ rtkit y &\n^C\nbye\n```\n\n<!-- other -->\n```js\nx\n```\n")
+    first, second = blocks(str(doc))
+    assert (first.line, first.lang, first.marks) == (3, "console", {"files": ["a", "b"],
+                                                                     "exit": ["1"]})
+    assert second.marks == {}
+    lead, found = commands(first.text)
+    assert lead == []
+    assert [(c.line, c.exit_code, c.output, c.stop) for c in found] == [
+        ("rtkit x", 2, ["out"], None), ("rtkit y &", 0, [], ["bye"])]
+    doc.write_text("<!-- doc-test: fragmnet -->\n```python\npass\n```\n")
+    with pytest.raises(ValueError, match="unknown doc-test marker 'fragmnet'"):
+        blocks(str(doc))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("```js\nconsole.log(1)\n```\n", "a ```js block the docs test cannot run"),
+    ("```\nsome output\n```\n", "a ``` block the docs test cannot run"),
+    ("```python\nprint('hi')\n```\n\n```text\nhello\n```\n", "the doc shows\nhello"),
+    ("```python\nprint('hi')\n```\n", "the doc shows\n\nbut the run printed\nhi"),
+    ("```python\nraise SystemExit(3)\n```\n", "exited 3"),
+    ("```text\nhello\n```\n", "cannot run"),
+    ("```console\nrtkit serve: warning: x\n```\n", "output with no command before it"),
+    ("```console\n^C\n```\n", "`^C` but no server"),
+    ("```console\n$ rtkit validate cassettes/ga/text_turn.jsonl\n"
+     "cassettes/ga/text_turn.jsonl: OK (1 episode(s), 99 lines)\n```\n", "28 lines"),
+    ("```console\n$ rtkit diff cassettes/ga/text_turn.jsonl cassettes/ga/text_turn.jsonl\n"
+     "```\n", "no conversation-level differences"),
+    ("```console\n$ rtkit validate missing.jsonl\n```\n", "exited 2, not 0"),
+    ("```console\n$ rtkit inspect x.jsonl --upstream ws://127.0.0.1:8765/v1\n```\n",
+     "names 127.0.0.1:8765, where no server"),
+    ("```console\n$ ls\n```\n", "does not run `ls`"),
+    ("<!-- doc-test: same-as docs/examples/replies.yaml -->\n```yaml\nrules: []\n```\n",
+     "not docs/examples/replies.yaml as shipped"),
+    ("<!-- doc-test: fragment -->\n```python\nfrom rtkit import NoSuchThing\n```\n",
+     "cannot import name 'NoSuchThing'"),
+    ("```json\n{\"kind\":\"close\",\"conn\":0,\"t\":1.0,\"code\":999}\n```\n",
+     "not a cassette line rtkit reads"),
+])
+def test_a_block_that_does_not_do_what_it_shows_fails(tmp_path: Path, text: str,
+                                                       message: str) -> None:
+    with pytest.raises((Failure, ImportError)) as info:
+        run_doc(tmp_path, text)
+    assert message in str(info.value)
+
+
+def test_servers_ports_and_ctrl_c(tmp_path: Path) -> None:
+    """A server the doc starts keeps running for later blocks; its port in the doc stands
+    for the real one, in commands, programs and output; `^C` stops it and shows the rest."""
+    session = run_doc(tmp_path, """
+```console
+$ rtkit fake --listen 127.0.0.1:8766 &
+ws://127.0.0.1:8766/v1/realtime
+```
+
+```python
+import asyncio
+
+from websockets.asyncio.client import connect
+
+
+async def main() -> None:
+    async with connect("ws://127.0.0.1:8766/v1/realtime") as ws:
+        print((await ws.recv())[:25])
+
+
+asyncio.run(main())
+```
+
+```text
+{"type":"session.created"
+```
+
+```console
+rtkit fake: #1 GA /v1/realtime (no key): 0 client / 1 server events, 0 error event(s), closed 1000
+^C
+```
+""")
+    assert not session.servers[0].running
+    assert session.ports[8766] != 8766
