@@ -54,23 +54,24 @@ def _is_test_module(code: str) -> bool:
                and node.name.startswith("test_") for node in tree.body)
 
 
+def _apply(env: dict[str, str], overrides: Mapping[str, str | None]) -> None:
+    """Set each variable of `overrides` in `env`, or unset it where the value is None."""
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+
+
 @contextlib.contextmanager
 def _environ(overrides: Mapping[str, str | None]) -> Iterator[None]:
     """os.environ with `overrides` (None: unset), restored afterwards."""
     saved = {k: os.environ.get(k) for k in overrides}
     try:
-        for key, value in overrides.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _apply(os.environ, overrides)  # type: ignore[arg-type]
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _apply(os.environ, saved)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
@@ -496,11 +497,7 @@ class DocSession:
         args = [self.map_ports(arg) for arg in args]
         self._write_files()
         server_env = dict(os.environ)
-        for key, value in env.items():
-            if value is None:
-                server_env.pop(key, None)
-            else:
-                server_env[key] = value
+        _apply(server_env, env)
         server = Server(args, self.dir, server_env)
         self.servers.append(server)
         expected = list(command.output)
