@@ -159,7 +159,8 @@ class Redactor:
                 return None
             raw = json.dumps(changed, ensure_ascii=False, separators=(",", ":"))
             event = json.loads(raw)
-        field = AUDIO_PAYLOADS.get(event.get("type"))  # type: ignore[arg-type]
+        kind = event.get("type")
+        field = AUDIO_PAYLOADS.get(kind) if isinstance(kind, str) else None
         payload = event.get(field) if field else None
         if isinstance(payload, str) and len(payload) > 64:
             start = raw.find(payload[:32])  # a short needle: finding all 6 KB is slow

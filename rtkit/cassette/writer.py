@@ -190,7 +190,7 @@ class CassetteWriter:
         self.n_events += 1
         try:
             obj = json.loads(frame)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, or a number int() refuses
             obj = None
         if not isinstance(obj, dict):
             text = self.redactor.text(frame)
@@ -198,6 +198,10 @@ class CassetteWriter:
             return
         if "\n" in frame or "\r" in frame:
             frame = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+            try:
+                frame.encode("utf-8")
+            except UnicodeEncodeError:  # an escaped lone surrogate: keep it escaped
+                frame = json.dumps(obj, separators=(",", ":"))
         red = self.redactor.event(frame, obj, dir)
         if red is None:
             self.n_events -= 1

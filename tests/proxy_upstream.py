@@ -1,0 +1,96 @@
+"""A small Realtime-shaped upstream for the recording proxy's tests (loopback only).
+
+Every text message it receives is kept (`received`, exactly as it arrived). `response.create`
+is answered with a burst that ends like the live API's: `response.created`, text deltas,
+`response.done`, `rate_limits.updated`; other JSON events get `{"type": "ack", "of": <type>}`;
+a binary frame comes back reversed. `behaviour` changes the answer to a handshake or a session:
+"refuse-401" (HTTP 401 with a JSON body), "error-3000" (an `error` event then close 3000),
+"close-mid-response" (the TCP connection is dropped halfway through the first response).
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+__all__ = ["TurnUpstream", "response_burst"]
+
+
+def response_burst(n: int, deltas: int = 3) -> list[dict[str, Any]]:
+    """The events of response `n`."""
+    rid = f"resp_{n}"
+    events: list[dict[str, Any]] = [{"type": "response.created", "response": {"id": rid}}]
+    events += [{"type": "response.text.delta", "response_id": rid, "delta": f"word{i} "}
+               for i in range(deltas)]
+    events += [{"type": "response.done", "response": {"id": rid, "status": "completed"}},
+               {"type": "rate_limits.updated", "rate_limits": []}]
+    return events
+
+
+class TurnUpstream:
+    """`async with TurnUpstream() as up:` then point a proxy at `up.url`."""
+
+    def __init__(self, behaviour: str = "", deltas: int = 3) -> None:
+        self.behaviour = behaviour
+        self.deltas = deltas
+        self.received: list[str | bytes] = []
+        self.paths: list[str] = []
+        self.url = ""
+        self._server: Server | None = None
+
+    def _process_request(self, connection: ServerConnection, request: Any) -> Any:
+        self.paths.append(request.path)
+        if not request.path.startswith("/v1/realtime"):
+            return connection.respond(HTTPStatus.NOT_FOUND, '{"error": "no such path"}\n')
+        if self.behaviour == "refuse-401":
+            return connection.respond(HTTPStatus.UNAUTHORIZED,
+                                      '{"error": {"code": "invalid_api_key"}}\n')
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        await ws.send('{"type":"session.created","session":{}}')
+        if self.behaviour == "error-3000":
+            await ws.send('{"type":"error","error":{"code":"insufficient_quota"}}')
+            await ws.close(3000, "insufficient_quota")
+            return
+        responses = 0
+        try:
+            async for message in ws:
+                self.received.append(message)
+                if isinstance(message, bytes):
+                    await ws.send(message[::-1])
+                    continue
+                try:
+                    kind = json.loads(message).get("type")
+                except (ValueError, AttributeError):
+                    kind = None
+                if kind != "response.create":
+                    await ws.send(json.dumps({"type": "ack", "of": str(kind)}))
+                    continue
+                burst = response_burst(responses, self.deltas)
+                responses += 1
+                if self.behaviour == "close-mid-response":
+                    for event in burst[:2]:
+                        await ws.send(json.dumps(event))
+                    ws.transport.abort()  # dropped, no close frame
+                    return
+                for event in burst:
+                    await ws.send(json.dumps(event))
+        except ConnectionClosed:
+            pass
+
+    async def __aenter__(self) -> TurnUpstream:
+        self._server = await serve(self._handle, "127.0.0.1", 0, max_size=None,
+                                   process_request=self._process_request)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}/v1/realtime"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
