@@ -219,14 +219,22 @@ class CassetteWriter:
     # -- finishing -------------------------------------------------------------------------
 
     def commit(self) -> Path:
-        """Flush, check for leaked secrets, and atomically replace the target file."""
+        """Flush, check for leaked secrets, and atomically replace the target file.
+
+        When a write failed (e.g. the disk is full) the lines written before it become the
+        cassette all the same, and `CassetteError` says so."""
         if self.committed:
             return self.path
+        failure: OSError | None = None
         try:
             self._sink.close()
-        except OSError:  # e.g. the disk is full: the previous cassette stays as it was
-            self._tmp.unlink(missing_ok=True)
-            raise
+        except OSError as exc:  # e.g. the disk is full: keep the lines written before it
+            failure = exc
+            try:
+                _cut_after_last_line(self._tmp)
+            except OSError:
+                self._tmp.unlink(missing_ok=True)
+                raise exc from None
         if self._unchecked:
             leak = _check_unchecked(self._tmp, self._unchecked, self.redactor.secrets)
             if self._leak is None:
@@ -240,6 +248,11 @@ class CassetteWriter:
             )
         os.replace(self._tmp, self.path)
         self.committed = True
+        if failure is not None:
+            raise CassetteError(
+                f"{self.path}: writing the cassette failed ({failure.strerror or failure}); it "
+                "holds the lines written before that (an episode cut off there has no close "
+                "line)") from failure
         return self.path
 
     def abort(self) -> None:
@@ -266,6 +279,22 @@ class CassetteWriter:
             self.abort()
 
 
+
+
+def _cut_after_last_line(path: Path) -> None:
+    """Truncate `path` after its last newline: a write that failed midway leaves at most one
+    partial line, at the end."""
+    with open(path, "r+b") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(0, end - (1 << 16))
+            fh.seek(start)
+            at = fh.read(end - start).rfind(b"\n")
+            if at >= 0:
+                fh.truncate(start + at + 1)
+                return
+            end = start
+        fh.truncate(0)
 
 
 def _check_unchecked(path: Path, linenos: array[int], secrets: Iterable[str]) -> str | None:
