@@ -178,3 +178,31 @@ async def test_a_signal_mid_session_closes_with_1001_and_keeps_everything(
     (episode,) = Cassette.load(out).episodes
     assert episode.n_events == 8  # session.created, response.create, the six of the response
     assert episode.close is not None and (episode.close.code, episode.close.by) == (1001, "client")
+
+
+async def test_a_full_disk_keeps_the_session_and_what_was_written_and_exits_1(
+        tmp_path: Path) -> None:
+    where = tmp_path / "small"
+    where.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (tests/test_proxy_faults.py injects "
+                    "the error instead)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode()}")
+    try:
+        out = where / "full.jsonl"
+        async with TurnUpstream(audio=500) as up:  # 3.2 MB of audio events
+            proc, url = await start("--listen", "127.0.0.1:0", "-o", str(out),
+                                    "--upstream", up.url)
+            seen = await turn(url)
+            code, err = await finish(proc)
+        assert seen.count("response.output_audio.delta") == 500  # the client lost nothing
+        assert code == 1
+        assert f"rtkit: error: {out}: writing the cassette failed (No space left on device)" \
+            in err
+        assert "Traceback" not in err
+        assert 0 < Cassette.load(out).episodes[0].n_events < 500  # what fitted is kept
+    finally:
+        subprocess.run(["umount", str(where)], check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import os
 import re
 import tempfile
@@ -76,7 +77,12 @@ class CassetteWriter:
                                    dir=self.path.parent)
         self._tmp = Path(tmp)
         self._sink = LineSink(fd)
-        self._unchecked = array("Q")  # numbers of lines written without a JSON check
+        self._unchecked = array("Q")  # lines written without a JSON check: number, where
+        # the payload starts in the line, its length (three entries per line)
+        self._line_key: tuple[int, str, float] | None = None  # conn, dir, t as given
+        self._line_t = 0.0  # that t as written
+        self._line_head = b""  # that line's start
+        self._secrets = tuple(s.encode() for s in self.redactor.secrets)
         self.audio_out_chars = 0  # base64 characters of server audio taken by the fast path
         self._write(header.model_dump_json())
         if existing is not None:
@@ -161,27 +167,46 @@ class CassetteWriter:
     def _audio(self, conn: int, dir: str, t: float, buf: bytes, start: int, end: int,
                span: tuple[int, int]) -> bool:
         """The fast path for the bulk of a session: an audio event written as parts, its
-        payload never filtered (it is base64 audio). Its JSON and the payload's secret scan
-        are checked at commit. False (nothing written) when the general path must take it."""
+        payload never filtered (it is base64 audio), its text outside the payload filtered
+        only when it holds something a filter could change. Its JSON (and UTF-8) and the
+        payload's secret scan are checked at commit. False (nothing written) when the general
+        path must take it."""
         if self.redactor.before_record_event is not None:
             return False
         a, b = span
-        try:
-            head = bytes(buf[start:a]).decode("utf-8")
-            tail = bytes(buf[b:end]).decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        n = self._conn(conn, t)
+        head, tail = buf[start:a], buf[b:end]
+        if self._filtered(head + tail):
+            try:
+                head = self.redactor.text(bytes(head).decode("utf-8")).encode("utf-8")
+                tail = self.redactor.text(bytes(tail).decode("utf-8")).encode("utf-8")
+            except UnicodeDecodeError:
+                return False
+        key = (conn, dir, t)
+        if key == self._line_key and self._last_t.get(conn) == self._line_t \
+                and not self._sink.closed:
+            line_head = self._line_head  # the frames of one relayed chunk share their time
+        else:
+            n = self._conn(conn, t)
+            self._line_key, self._line_t = key, self._last_t[conn]
+            line_head = self._line_head = event_line_head(n, dir, self._line_t).encode()
         self.n_events += 1
         if dir == "server":
             self.audio_out_chars += b - a
-        prefix = event_line_head(n, dir, self._last_t[conn]) + self.redactor.text(head)
-        suffix = self.redactor.text(tail) + "}"
         self._lineno += 1  # its leak scan, like its JSON check, is done on the line at commit
-        self._sink.write_line(prefix.encode("utf-8"), memoryview(buf)[a:b],
-                              suffix.encode("utf-8"))
+        self._sink.write_line(line_head, head, memoryview(buf)[a:b], tail, b"}")
         self._unchecked.append(self._lineno)
+        self._unchecked.append(len(line_head) + len(head))  # where its payload is
+        self._unchecked.append(b - a)
         return True
+
+    def _filtered(self, text: bytes) -> bool:
+        """Whether a filter might change `text` (UTF-8): a user pattern, a secret's shape, a
+        live secret, or an escape (which could spell one)."""
+        find = text.find  # (bytes `in` is slower: it tries the needle as an int first)
+        if self.redactor.patterns or find(b"sk-") >= 0 or find(b"ek_") >= 0 \
+                or find(b"Bearer") >= 0 or find(b"\\u") >= 0:
+            return True
+        return any(find(secret) >= 0 for secret in self._secrets)
 
     def _text(self, conn: int, dir: str, t: float, frame: str) -> None:
         """The general path: parse, filter, write."""
@@ -297,27 +322,52 @@ def _cut_after_last_line(path: Path) -> None:
         fh.truncate(0)
 
 
-def _check_unchecked(path: Path, linenos: array[int], secrets: Iterable[str]) -> str | None:
-    """Check the lines `linenos` (1-based, ascending) written by the audio fast path: an
-    event line that is not valid JSON (a frame that only looked like an audio event) is
-    rewritten as a `frame` line holding its exact text, so the cassette is valid and nothing
-    recorded is lost. Returns where a live secret was found in one of them, if anywhere."""
+# the bytes a JSON string may hold unescaped, when they are ASCII: all but " \\ and controls
+_STRING_SAFE = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # json.loads without its wrapping
+
+
+def _check_json(text: str) -> None:
+    """Raise ValueError unless `text` is one JSON value (and whitespace)."""
+    try:
+        _, end = _SCAN(text, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if text[end:].strip():
+        raise ValueError("extra data after the JSON value")
+
+
+def _check_unchecked(path: Path, unchecked: array[int], secrets: Iterable[str]) -> str | None:
+    """Check the lines written by the audio fast path (`unchecked` holds, per line, its
+    1-based number, ascending, then where its payload starts and its length). An event line
+    that is not valid JSON (a frame that only looked like an audio event) is rewritten as a
+    `frame` line holding its exact text, so the cassette is valid and nothing recorded is
+    lost. Returns where a live secret was found in one of them, if anywhere.
+
+    The payload is most of the line: it is checked to be plain ASCII JSON string content
+    (no parsing), and the line around it is parsed with the payload left out; only a line
+    that fails that is parsed whole."""
     bad: set[int] = set()
     leak: str | None = None
     needles = [s.encode("utf-8") for s in secrets]
-    wanted = iter(linenos)
-    target = next(wanted, None)
+    entries = iter(unchecked)
+    target = next(entries, None)
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, start=1):
             if lineno != target:
                 continue
+            at = next(entries)
+            end = at + next(entries)
             try:
-                json.loads(line)
-            except ValueError:
+                if line[at:end].translate(None, _STRING_SAFE):
+                    json.loads(line)  # unusual payload bytes: the whole line decides
+                else:
+                    _check_json((line[:at] + line[end:]).decode("utf-8"))
+            except (ValueError, RecursionError):
                 bad.add(lineno)
-            if leak is None and any(needle in line for needle in needles):
+            if leak is None and any(line.find(needle) >= 0 for needle in needles):
                 leak = f"line {lineno}"
-            target = next(wanted, None)
+            target = next(entries, None)
             if target is None:
                 break
     if bad:
@@ -331,8 +381,12 @@ def _rewrite_as_frames(path: Path, bad: set[int]) -> None:
         for lineno, line in enumerate(src, start=1):
             m = _EVENT_LINE.match(line) if lineno in bad else None
             if m is not None:
+                try:
+                    content: dict[str, Any] = {"text": m.group(4).decode("utf-8")}
+                except UnicodeDecodeError:  # a text frame that was not UTF-8: its bytes
+                    content = {"binary": m.group(4)}
                 frame = Frame(conn=int(m.group(1)), dir=m.group(2).decode(),  # type: ignore[arg-type]
-                              t=float(m.group(3)), text=m.group(4).decode("utf-8", "replace"))
+                              t=float(m.group(3)), **content)
                 line = frame.to_json_line().encode("utf-8") + b"\n"
             dst.write(line)
         dst.flush()

@@ -226,7 +226,8 @@ class RecordingProxy:
         message = (f"conn {conn}: a {direction} frame could not be recorded "
                    f"({type(exc).__name__}: {exc}): {what!r}")
         self.errors.append(message)
-        log.error("rtkit proxy: %s", message, exc_info=exc)
+        log.error("rtkit proxy: %s", message)
+        log.debug("rtkit proxy: recording failed here", exc_info=exc)
 
     # -- handshake -------------------------------------------------------------------------
 
