@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/plugin_overhead.py [--n 200]
 
 Records one small cassette (a text turn: session.update, a user message, a streamed text
-answer) from the scripted upstream in cassettes/scripted_upstream.py, then runs, each in one
+answer) from rtkit's fake Realtime API (`rtkit.fake`), then runs, each in one
 pytest session: N empty tests, N tests replaying that cassette through `rt_client` (rtkit's
 client, loopback WebSocket to the replay server), and N tests using only `rt_server` with a bare
 `websockets` client. Prints wall time per session and the overhead per replayed test. Target:
@@ -13,20 +13,17 @@ client, loopback WebSocket to the replay server), and N tests using only `rt_ser
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "cassettes"))
+from rtkit.fake import FakeRealtimeAPI
 
-from scripted_upstream import FakeRealtime, Reply  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 
@@ -83,22 +80,12 @@ def run_pytest(directory: Path, *args: str, env: dict[str, str] | None = None) -
 
 
 def record_cassettes(directory: Path) -> None:
-    """Record ref_client.jsonl and ref_server.jsonl against the scripted upstream."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    fake = FakeRealtime(
-        [], seed="bench", default_reply=Reply(text="The capital of France is Paris."), delta_delay=0
-    )
-    asyncio.run_coroutine_threadsafe(fake.__aenter__(), loop).result(10)
-    env = {**os.environ, "RTKIT_UPSTREAM_URL": fake.url, "OPENAI_API_KEY": "sk-bench-fake"}
-    try:
+    """Record ref_client.jsonl and ref_server.jsonl against the fake API."""
+    script = {"default": {"text": "The capital of France is Paris."}, "delta_ms": 0}
+    with FakeRealtimeAPI(script, seed="bench") as fake:
+        env = {**os.environ, "RTKIT_UPSTREAM_URL": fake.url, "OPENAI_API_KEY": "sk-bench-fake"}
         for name in ("client", "server"):
             run_pytest(directory / name, "--rt-record-mode=once", "-k", "replayed and 0", env=env)
-    finally:
-        asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 def main() -> None:

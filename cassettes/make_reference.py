@@ -4,8 +4,9 @@
     .venv/bin/python cassettes/make_reference.py tool_call  # some of them
 
 Each cassette is a real recording: rtkit's `RealtimeClient` talks through rtkit's
-`RecordingProxy` to `scripted_upstream.FakeRealtime`, a scripted Realtime-like server on
-127.0.0.1. No API key and no internet are involved, and nothing is edited after recording.
+`RecordingProxy` to `rtkit.fake.FakeRealtimeAPI`, the scripted fake Realtime API on 127.0.0.1
+(the same one `rtkit fake` runs). No API key and no internet are involved, and nothing is
+edited after recording.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from rtkit.fake import FakeRealtimeAPI, tone
 
-from scripted_upstream import FakeRealtime, Reply, tone  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 __all__ = ["SCENARIOS", "WEATHER_TOOL", "main", "record"]
 
-FAKE_KEY = "sk-" + "reference-not-a-real-key"  # built at runtime: no key-shaped literal
 MODELS = {"ga": "gpt-realtime", "beta": "gpt-4o-realtime-preview-2024-12-17"}
 SILENCE = np.zeros(0, dtype="<i2")
 TIMEOUT = 10.0
@@ -147,43 +146,42 @@ async def error_event(client: Any) -> None:
     await completed(client, role="assistant")
 
 
-Scenario = tuple[Callable[[Any], Awaitable[None]], Callable[[], dict[str, Any]]]
+Scenario = tuple[Callable[[Any], Awaitable[None]], dict[str, Any]]
 
+# each scenario: the client code, and the fake API's script (docs/fake.md)
 SCENARIOS: dict[str, Scenario] = {
-    "text_turn": (text_turn, lambda: {"replies": [Reply(text="The capital of France is Paris.")]}),
-    "audio_turn": (
-        audio_turn,
-        lambda: {"replies": [Reply(text="Hi! How can I help you today?", audio_ms=1200)]},
-    ),
-    "tool_call": (
-        tool_call,
-        lambda: {
-            "replies": [
-                Reply(function_call=("get_weather", {"location": "Paris", "unit": "c"})),
-                Reply(text="It is sunny in Paris, 21 degrees."),
-            ]
-        },
-    ),
-    "vad_barge_in": (
-        vad_barge_in,
-        lambda: {
-            "replies": [
-                Reply(
-                    text="Let me tell you a long story about the sea and the sky.", audio_ms=3000
-                ),
-                Reply(text="Sure, go ahead.", audio_ms=800),
-            ],
-            "delta_delay": 0.04,
-        },
-    ),
-    "input_transcription": (
-        input_transcription,
-        lambda: {
-            "replies": [Reply(text="It is ten past three.", audio_ms=900)],
-            "transcripts": ["What time is it?"],
-        },
-    ),
-    "error_event": (error_event, lambda: {"replies": [Reply(text="Yes, I am here.")]}),
+    "text_turn": (text_turn, {
+        "rules": [{"when": {"text": "capital of France"},
+                   "reply": {"text": "The capital of France is Paris."}}],
+    }),
+    "audio_turn": (audio_turn, {
+        "default": {"text": "Hi! How can I help you today?", "audio_ms": 1200},
+    }),
+    "tool_call": (tool_call, {
+        "rules": [
+            {"when": {"text": "weather"},
+             "reply": {"function_call": {"name": "get_weather",
+                                         "arguments": {"location": "Paris", "unit": "c"}}}},
+            {"when": {"tool_output": "sunny"},
+             "reply": {"text": "It is sunny in Paris, 21 degrees."}},
+        ],
+    }),
+    "vad_barge_in": (vad_barge_in, {
+        "delta_ms": 40,
+        "rules": [{"when": {"response": 1},
+                   "reply": {"text": "Let me tell you a long story about the sea and the sky.",
+                             "audio_ms": 3000}}],
+        "default": {"text": "Sure, go ahead.", "audio_ms": 800},
+    }),
+    "input_transcription": (input_transcription, {
+        "transcripts": ["What time is it?"],
+        "rules": [{"when": {"text": "what time"},
+                   "reply": {"text": "It is ten past three.", "audio_ms": 900}}],
+    }),
+    "error_event": (error_event, {
+        "rules": [{"when": {"text": "still there"},
+                   "reply": {"text": "Yes, I am here.", "audio_ms": 600}}],
+    }),
 }
 
 
@@ -192,16 +190,14 @@ async def record(name: str, dialect: str, out_dir: Path = HERE) -> Path:
     from rtkit import RealtimeClient
     from rtkit.server.proxy import RecordingProxy
 
-    drive, setup = SCENARIOS[name]
+    drive, script = SCENARIOS[name]
     path = out_dir / dialect / f"{name}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     async with (
-        FakeRealtime(seed=f"{dialect}/{name}", model=MODELS[dialect], **setup()) as upstream,
-        RecordingProxy(str(path), upstream_url=upstream.url, api_key=FAKE_KEY) as proxy,
+        FakeRealtimeAPI(script, seed=f"{dialect}/{name}") as upstream,
+        RecordingProxy(str(path), upstream_url=upstream.url, api_key="") as proxy,
     ):
-        client = RealtimeClient(
-            url=proxy.url, api_key=FAKE_KEY, model=MODELS[dialect], dialect=dialect
-        )
+        client = RealtimeClient(url=proxy.url, model=MODELS[dialect], dialect=dialect)
         await client.connect()
         try:
             await asyncio.wait_for(drive(client), 30)

@@ -19,6 +19,8 @@ COMMANDS = {
     "diff": "diff",
     "scrub": "scrub",
     "audio": "audio",
+    "recover": "recover",
+    "fake": "fake",
 }
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 __all__ = [
     "CannotOverwriteExistingCassetteException",
     "CassetteError",
+    "CassetteLockedError",
+    "ConnectionClosedError",
     "ConnectionRefusedByServer",
     "ConversationError",
     "NotConnectedError",
     "ReplayError",
     "ReplayTimeout",
     "RtkitError",
+    "RtkitLeftoverWarning",
     "RtkitUnplayedWarning",
     "SecretLeakError",
     "TransportError",
@@ -27,6 +30,21 @@ class TransportError(RtkitError):
 
 class NotConnectedError(TransportError):
     """Sending or receiving on a transport (or client) that is not connected."""
+
+
+class ConnectionClosedError(NotConnectedError):
+    """The connection ended while (or before) the client waited for an event.
+
+    `code` and `reason` are the close frame's (`code` None: dropped without one); `by` says
+    which side closed ("server" or "client").
+    """
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "",
+                 by: str = "server") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.by = by
 
 
 class ConnectionRefusedByServer(TransportError):
@@ -47,7 +65,28 @@ class ConversationError(RtkitError):
 
 
 class CassetteError(RtkitError):
-    """A cassette is missing, corrupt or cannot be written; the message names file and line."""
+    """A cassette is missing, corrupt or cannot be written; the message names file and line.
+
+    For a problem with one line, ``path``, ``lineno``, ``column`` (1-based, in characters of
+    the line; None when the problem is the whole line) and ``reason`` (the message without
+    the position) say where and what; they are None otherwise.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, lineno: int | None = None,
+                 column: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.lineno = lineno
+        self.column = column
+        self.reason = reason
+
+
+class CassetteLockedError(CassetteError):
+    """Another writer is recording to the same cassette (``holder``: its pid, if known)."""
+
+    def __init__(self, message: str, *, holder: int | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class SecretLeakError(CassetteError):
@@ -73,4 +112,11 @@ class RtkitUnplayedWarning(UserWarning):
     """A replay ended with recorded events never played (the test ended early or the app changed).
 
     Turn it into an error with ``-W error::rtkit.errors.RtkitUnplayedWarning``.
+    """
+
+
+class RtkitLeftoverWarning(UserWarning):
+    """A temporary file beside a cassette is left over from a recording that was killed.
+
+    ``rtkit recover CASSETTE`` lists such files and turns one into a cassette.
     """

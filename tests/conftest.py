@@ -1,6 +1,6 @@
 """Shared test set-up: the repository root on sys.path, so tests can import
-`cassettes.scripted_upstream` (the scripted fake Realtime server that produces the reference
-cassettes) and `tests.scripted_server`."""
+`cassettes.make_reference` (the scenarios behind the reference cassettes) and
+`tests.scripted_server`."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from cassettes.scripted_upstream import FakeRealtime, Reply
 from rtkit.cassette import Cassette
+from rtkit.fake import FakeRealtimeAPI
 from rtkit.server.proxy import RecordingProxy
 from rtkit.server.replay_server import ReplayServer
 
@@ -66,10 +66,13 @@ async def agent_turn(url: str) -> tuple[list[str], list[dict[str, Any]], str]:
 async def test_openai_agents_records_through_the_proxy_and_replays_unchanged(
         tmp_path: Path) -> None:
     path = tmp_path / "agents.jsonl"
-    replies = [Reply(function_call=("get_weather", {"location": "Paris"})),
-               Reply(text="It is sunny in Paris.")]
+    replies = {"rules": [
+        {"when": {"text": "weather"}, "reply": {"function_call": {
+            "name": "get_weather", "arguments": {"location": "Paris"}}}},
+        {"when": {"tool_output": "sunny"}, "reply": {"text": "It is sunny in Paris."}},
+    ]}
     async with (
-        FakeRealtime(replies, seed="agents") as up,
+        FakeRealtimeAPI(replies) as up,
         RecordingProxy(path, upstream_url=up.url, api_key=FAKE_KEY) as proxy,
     ):
         recorded = await agent_turn(proxy.url + "?model=gpt-realtime")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from cassettes.make_reference import MODELS, text_turn
-from cassettes.scripted_upstream import FakeRealtime, Reply
 from rtkit import RealtimeClient
 from rtkit.cassette import Cassette
+from rtkit.fake import FakeRealtimeAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 RTKIT = [sys.executable, "-c", "from rtkit.cli import main; main()"]
@@ -92,7 +92,7 @@ async def test_serve_refuses_missing_and_corrupt_cassettes(tmp_path: Path) -> No
     lines = (ROOT / "cassettes/ga/text_turn.jsonl").read_text().splitlines()
     bad.write_text("\n".join([*lines[:5], "{broken", *lines[5:]]) + "\n")
     code, out, err = await run("serve", str(bad))
-    assert code == 2 and f"{bad}:6: not valid JSON" in err and "Traceback" not in err
+    assert code == 2 and f"{bad}:6:2: not valid JSON" in err and "Traceback" not in err
     code, out, err = await run("serve", "--help")
     assert code == 0 and "rtkit serve session.jsonl --listen 127.0.0.1:0" in out
 
@@ -112,7 +112,7 @@ async def talk(url: str) -> str:
 
 async def test_record_proxy_writes_a_complete_cassette_on_sigterm(tmp_path: Path) -> None:
     out = tmp_path / "proxy.jsonl"
-    async with FakeRealtime([], seed="cli", default_reply=Reply(text="Hi there.")) as upstream:
+    async with FakeRealtimeAPI({"default": {"text": "Hi there."}}) as upstream:
         proc, url = await start("record", "--listen", "127.0.0.1:0", "-o", str(out),
                                 "--upstream", upstream.url, env={"OPENAI_API_KEY": KEY})
         assert await talk(url) == "Hi there."
@@ -132,7 +132,7 @@ async def test_record_killed_mid_session_leaves_the_previous_cassette(tmp_path: 
     out = tmp_path / "kept.jsonl"
     previous = (ROOT / "cassettes/ga/text_turn.jsonl").read_bytes()
     out.write_bytes(previous)
-    async with FakeRealtime([], seed="kill", default_reply=Reply(text="Hi there.")) as upstream:
+    async with FakeRealtimeAPI({"default": {"text": "Hi there."}}) as upstream:
         proc, url = await start("record", "--listen", "127.0.0.1:0", "-o", str(out),
                                 "--upstream", upstream.url, env={"OPENAI_API_KEY": KEY})
         client = RealtimeClient(url=url, api_key="placeholder")

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cassettes.scripted_upstream import FakeRealtime, Reply
 from rtkit import RealtimeClient
 from rtkit.errors import ConnectionRefusedByServer, NotConnectedError
+from rtkit.fake import FakeRealtimeAPI
 from tests.scripted_server import ScriptConn, ScriptedServer, session_created
 
 DIALECTS = ["ga", "beta"]
@@ -38,7 +38,7 @@ async def next_assistant_message(client: RealtimeClient) -> dict[str, Any]:
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_seed_text_turn_scenario(dialect: str) -> None:
-    async with FakeRealtime([Reply(text="I am great, thanks!", audio_ms=200)], seed="t") as up:
+    async with FakeRealtimeAPI({"default": {"text": "I am great, thanks!", "audio_ms": 200}}) as up:
         client = RealtimeClient(url=up.url, dialect=dialect)  # type: ignore[arg-type]
         log = events_of(client)
         client.update_session(instructions="You are a great, upbeat friend.")
@@ -89,7 +89,9 @@ async def test_seed_text_turn_scenario(dialect: str) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("kind", ["sync", "async", "raises"])
 async def test_tool_call_round_trip(dialect: str, kind: str) -> None:
-    replies = [Reply(function_call=("get_weather", {"location": "Paris"})), Reply(text="Sunny.")]
+    replies = {"rules": [{"when": {"text": "weather"}, "reply": {"function_call": {
+        "name": "get_weather", "arguments": {"location": "Paris"}}}}],
+        "default": {"text": "Sunny."}}
     calls: list[dict[str, Any]] = []
 
     def sync_handler(args: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +107,7 @@ async def test_tool_call_round_trip(dialect: str, kind: str) -> None:
         raise RuntimeError("weather service down")
 
     handler = {"sync": sync_handler, "async": async_handler, "raises": raising}[kind]
-    async with FakeRealtime(replies, seed="tool") as up:
+    async with FakeRealtimeAPI(replies) as up:
         client = RealtimeClient(url=up.url, dialect=dialect)  # type: ignore[arg-type]
         log = events_of(client)
         client.add_tool(WEATHER, handler)
@@ -130,8 +132,8 @@ async def test_tool_call_round_trip(dialect: str, kind: str) -> None:
 
 
 async def test_unregistered_tool_is_left_to_the_app() -> None:
-    replies = [Reply(function_call=("lookup", {"q": "x"}))]
-    async with FakeRealtime(replies, seed="manual") as up:
+    replies = {"default": {"function_call": {"name": "lookup", "arguments": {"q": "x"}}}}
+    async with FakeRealtimeAPI(replies) as up:
         client = RealtimeClient(url=up.url)
         log = events_of(client)
         client.update_session(tools=[{"name": "lookup", "parameters": {"type": "object"}}])
@@ -172,8 +174,8 @@ async def test_session_tools_persist_and_remove_tool_updates_session() -> None:
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_cancel_response_truncates_audio(dialect: str) -> None:
-    async with FakeRealtime([Reply(text="A long answer.", audio_ms=600)], seed="c",
-                            delta_delay=0.0) as up:
+    async with FakeRealtimeAPI({"default": {"text": "A long answer.", "audio_ms": 600},
+                                "delta_ms": 0}) as up:
         client = RealtimeClient(url=up.url, dialect=dialect)  # type: ignore[arg-type]
         log = events_of(client)
         await client.connect()
@@ -194,7 +196,7 @@ async def test_cancel_response_truncates_audio(dialect: str) -> None:
 
 
 async def test_manual_audio_is_committed_on_create_response() -> None:
-    async with FakeRealtime([Reply(text="Heard you.")], seed="a") as up:
+    async with FakeRealtimeAPI({"default": {"text": "Heard you."}}) as up:
         client = RealtimeClient(url=up.url)
         log = events_of(client)
         await client.connect()
@@ -327,7 +329,7 @@ async def test_a_proxy_in_the_environment_is_not_used_for_loopback(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
-    async with FakeRealtime([Reply(text="hi")], seed="np") as up:
+    async with FakeRealtimeAPI({"default": {"text": "hi"}}) as up:
         client = RealtimeClient(url=up.url)
         await client.connect()
         client.send_user_message_content([{"type": "input_text", "text": "hello"}])

@@ -167,8 +167,9 @@ def audio_response(
     if end:
         ev.append(w.ev("response.output_audio.done", response_id=rid, item_id=iid,
                        output_index=0, content_index=0))
+        said = "".join(words[k % len(words)] for k in range(chunks))
         final = w.assistant(iid, "completed",
-                            [{"type": w.part_type("audio"), "transcript": "Sure, I can"}])
+                            [{"type": w.part_type("audio"), "transcript": said}])
         ev += w.response_end(rid, final)
     return ev
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from cassettes.scripted_upstream import FakeRealtime, Reply
 from rtkit.cassette import Cassette
+from rtkit.fake import FakeRealtimeAPI
 
 PACKAGE = "openai-realtime-api@1.0.8"
 SCRIPT = Path(__file__).parent / "js" / "weather_turn.mjs"
@@ -82,9 +82,12 @@ async def _finish(proc: asyncio.subprocess.Process) -> tuple[int, str]:
 async def test_js_reference_client_port_replays_against_rtkit_serve(tmp_path: Path) -> None:
     js_dir = _js_dir()
     cassette = tmp_path / "js_weather.jsonl"
-    replies = [Reply(function_call=("get_weather", {"location": "Paris"})),
-               Reply(text="It is sunny in Paris, 21 degrees.")]
-    async with FakeRealtime(replies, seed="js") as upstream:
+    replies = {"rules": [
+        {"when": {"text": "weather"}, "reply": {"function_call": {
+            "name": "get_weather", "arguments": {"location": "Paris"}}}},
+        {"when": {"tool_output": "sunny"}, "reply": {"text": "It is sunny in Paris, 21 degrees."}},
+    ]}
+    async with FakeRealtimeAPI(replies) as upstream:
         recorder, url = await _start("record", "--listen", "127.0.0.1:0", "-o", str(cassette),
                                      "--upstream", upstream.url, "--max-connections", "1")
         recorded = await _node(js_dir, url)

@@ -1,6 +1,6 @@
 """The plugin end to end: record against a scripted upstream on loopback, then replay without it.
 
-The upstream (`cassettes/scripted_upstream.py`) runs in this process on a background loop; the
+The upstream (`rtkit.fake.FakeRealtimeAPI`) runs in this process on a background loop; the
 tests under test run in pytester, pointed at it with `RTKIT_UPSTREAM_URL`.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "cassettes"))
-
-from scripted_upstream import FakeRealtime, Reply  # noqa: E402
+from rtkit.fake import FakeRealtimeAPI
 
 pytest.importorskip("rtkit.server.replay_server")
 pytest.importorskip("rtkit.server.proxy")
@@ -121,23 +117,20 @@ def loop_thread() -> Iterator[LoopThread]:
 
 
 class Upstream:
-    """Start / stop a FakeRealtime whose every answer mentions Paris."""
+    """Start / stop a FakeRealtimeAPI whose every answer mentions Paris."""
 
     def __init__(self, loop_thread: LoopThread, text: str) -> None:
         self.lt = loop_thread
         self.text = text
-        self.fake: FakeRealtime | None = None
+        self.fake: FakeRealtimeAPI | None = None
 
-    def start(self, text: str | None = None) -> FakeRealtime:
-        replies = [
-            Reply(function_call=("get_weather", {"location": "Paris"}), when="weather"),
-        ]
-        fake = FakeRealtime(
-            replies,
-            seed="plugin-tests",
-            default_reply=Reply(text=text or self.text, audio_ms=300),
-            delta_delay=0.0,
-        )
+    def start(self, text: str | None = None) -> FakeRealtimeAPI:
+        fake = FakeRealtimeAPI({
+            "rules": [{"when": {"text": "weather"}, "reply": {"function_call": {
+                "name": "get_weather", "arguments": {"location": "Paris"}}}}],
+            "default": {"text": text or self.text, "audio_ms": 300},
+            "delta_ms": 0,
+        }, seed="plugin-tests")
         self.lt.run(fake.__aenter__())
         self.fake = fake
         return fake
@@ -338,3 +331,58 @@ def test_unplayed_events_are_reported(pytester: pytest.Pytester, upstream: Upstr
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*RtkitUnplayedWarning*not played*"])
+
+
+KEYLESS = """
+import json
+import pytest
+from websockets.sync.client import connect
+
+
+@pytest.mark.rtkit
+def test_keyless(rt_server):
+    headers = {"Authorization": "Bearer sk-client-placeholder"}
+    with connect(rt_server.url + "?model=gpt-realtime", additional_headers=headers) as ws:
+        assert json.loads(ws.recv())["type"] == "session.created"
+"""
+
+
+def test_keyless_recording_from_a_loopback_upstream(
+    pytester: pytest.Pytester, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from websockets.asyncio.server import serve
+
+    seen: list[dict[str, str]] = []
+
+    async def handler(ws: Any) -> None:
+        seen.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
+        await ws.send(json.dumps({"type": "session.created", "event_id": "e1", "session": {}}))
+        async for _ in ws:
+            pass
+
+    async def start() -> Any:
+        return await serve(handler, "127.0.0.1", 0)
+
+    server = loop_thread.run(start())
+    try:
+        port = server.sockets[0].getsockname()[1]
+        pytester.makeini(INI)
+        pytester.makepyfile(test_keyless=KEYLESS)
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        for host in ("127.0.0.1", "localhost"):
+            monkeypatch.setenv("RTKIT_UPSTREAM_URL", f"ws://{host}:{port}/v1/realtime")
+            result = pytester.runpytest("--rt-record-mode=rewrite")
+            result.assert_outcomes(passed=1)
+        assert len(seen) == 2
+        assert all("authorization" not in h for h in seen), seen  # no key sent, not even the app's
+        path = pytester.path / "cassettes" / "test_keyless" / "test_keyless.jsonl"
+        assert _episodes(path) == 1
+        # a remote upstream still needs a key
+        monkeypatch.setenv("RTKIT_UPSTREAM_URL", "wss://realtime.example.com/v1/realtime")
+        result = pytester.runpytest("--rt-record-mode=rewrite")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*record mode 'rewrite' needs OPENAI_API_KEY*"])
+        assert path.exists()  # refused before anything was deleted
+    finally:
+        server.close()
+        loop_thread.run(server.wait_closed())

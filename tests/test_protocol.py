@@ -10,10 +10,12 @@ import pydantic
 import pytest
 
 from rtkit.protocol import (
+    ACCEPTED_SESSION_FIELDS,
     ALL_SERVER_EVENTS,
     BETA_CLIENT_EVENTS,
     BETA_SERVER_EVENTS,
     GA_CLIENT_EVENTS,
+    GA_ONLY_SESSION_FIELDS,
     GA_SERVER_EVENTS,
     SESSION_FIELDS,
     build_session,
@@ -21,6 +23,7 @@ from rtkit.protocol import (
     is_client_event,
     is_manual_turn_detection,
     is_server_event,
+    normalize_session_fields,
     server_event_dialect,
 )
 
@@ -236,8 +239,121 @@ def test_beta_session_is_flat() -> None:
 
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
 def test_unknown_field_is_a_value_error(dialect: str) -> None:
-    with pytest.raises(ValueError, match="'output_modalities'"):
-        build_session({"output_modalities": ["audio"]}, dialect)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown session field 'bogus'"):
+        build_session({"bogus": 1}, dialect)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"'audio\.output\.pitch'"):
+        build_session({"audio": {"output": {"pitch": 2}}}, dialect)  # type: ignore[arg-type]
+
+
+# Every field of the GA session model, under its GA name and shape (issue 13, point 1).
+GA_FULL: dict[str, Any] = {
+    "type": "realtime",
+    "model": "gpt-realtime",
+    "instructions": "Be brief.",
+    "output_modalities": ["audio"],
+    "audio": {
+        "input": {
+            "format": {"type": "audio/pcm", "rate": 24000},
+            "noise_reduction": {"type": "near_field"},
+            "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
+            "turn_detection": {"type": "semantic_vad", "eagerness": "low"},
+        },
+        "output": {"format": {"type": "audio/pcmu"}, "speed": 1.2, "voice": "marin"},
+    },
+    "include": ["item.input_audio_transcription.logprobs"],
+    "max_output_tokens": 1000,
+    "parallel_tool_calls": False,
+    "prompt": {"id": "pmpt_123", "version": "2", "variables": {"city": "Paris"}},
+    "reasoning": {"effort": "low"},
+    "tool_choice": "auto",
+    "tools": [TOOL, {"type": "mcp", "server_label": "docs",
+                     "server_url": "https://example.com/mcp"}],
+    "tracing": {"workflow_name": "tests"},
+    "truncation": {"type": "retention_ratio", "retention_ratio": 0.5},
+}
+
+
+def test_every_ga_session_field_is_accepted_and_sent_as_given() -> None:
+    from openai.types.realtime import RealtimeSessionCreateRequest
+    from openai.types.realtime.realtime_audio_config_input import RealtimeAudioConfigInput
+    from openai.types.realtime.realtime_audio_config_output import RealtimeAudioConfigOutput
+
+    # the fixture covers the installed openai package's GA session model, nested audio included
+    assert set(GA_FULL) == set(RealtimeSessionCreateRequest.model_fields)
+    assert set(GA_FULL["audio"]["input"]) == set(RealtimeAudioConfigInput.model_fields)
+    assert set(GA_FULL["audio"]["output"]) == set(RealtimeAudioConfigOutput.model_fields)
+    assert set(RealtimeSessionCreateRequest.model_fields) <= ACCEPTED_SESSION_FIELDS
+    fields = copy.deepcopy(GA_FULL)
+    session = build_session(fields, "ga")
+    assert fields == GA_FULL  # not mutated
+    assert session == GA_FULL
+    _validate_ga(session)
+
+
+def test_flat_names_of_ga_fields_map_to_the_ga_shape() -> None:
+    session = build_session({"noise_reduction": {"type": "far_field"}, "speed": 0.9,
+                             "voice": "cedar", "truncation": "disabled",
+                             "parallel_tool_calls": True, "reasoning": {"effort": "minimal"},
+                             "tracing": None}, "ga")
+    assert session == {
+        "type": "realtime",
+        "audio": {"input": {"noise_reduction": {"type": "far_field"}},
+                  "output": {"speed": 0.9, "voice": "cedar"}},
+        "truncation": "disabled",
+        "parallel_tool_calls": True,
+        "reasoning": {"effort": "minimal"},
+        "tracing": None,  # null turns tracing off: sent as such
+    }
+    _validate_ga(session)
+
+
+def test_ga_names_map_to_the_beta_shape() -> None:
+    fields = {"output_modalities": ["audio"], "max_output_tokens": 50,
+              "audio": {"input": {"format": {"type": "audio/pcma"},
+                                  "noise_reduction": {"type": "near_field"},
+                                  "turn_detection": {"type": "server_vad"}},
+                        "output": {"voice": "ash", "speed": 1.1,
+                                   "format": {"type": "audio/pcm", "rate": 24000}}},
+              "tracing": "auto"}
+    session = build_session(fields, "beta")
+    assert session == {
+        "modalities": ["text", "audio"],
+        "max_response_output_tokens": 50,
+        "input_audio_format": "g711_alaw",
+        "input_audio_noise_reduction": {"type": "near_field"},
+        "turn_detection": {"type": "server_vad"},
+        "voice": "ash",
+        "speed": 1.1,
+        "output_audio_format": "pcm16",
+        "tracing": "auto",
+    }
+    _validate_beta(session)
+
+
+def test_every_beta_session_field_is_accepted() -> None:
+    from openai.types.beta.realtime.session_update_event import Session
+
+    beta = dict(SEED_DEFAULTS, input_audio_noise_reduction={"type": "near_field"}, speed=1.0,
+                tracing="auto", model="gpt-4o-realtime-preview")
+    assert set(beta) == set(Session.model_fields) - {"client_secret"}
+    assert build_session(beta, "beta") == beta
+    _validate_beta(build_session(beta, "beta"))
+
+
+@pytest.mark.parametrize("name", sorted(GA_ONLY_SESSION_FIELDS))
+def test_ga_only_fields_are_a_clear_error_in_beta(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"'{name}' exists only in the GA dialect.*beta"):
+        build_session({name: GA_FULL[name]}, "beta")
+
+
+def test_a_field_given_twice_and_ga_formats_beta_cannot_name() -> None:
+    with pytest.raises(ValueError, match=r"'audio\.output\.voice' sets 'voice'"):
+        build_session({"voice": "ash", "audio": {"output": {"voice": "alloy"}}}, "ga")
+    with pytest.raises(ValueError, match="beta dialect names formats"):
+        build_session({"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}},
+                      "beta")
+    assert normalize_session_fields({"max_output_tokens": "inf"}) == {
+        "max_response_output_tokens": "inf"}
 
 
 def test_unknown_dialect_and_format() -> None:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from cassettes.scripted_upstream import FakeRealtime, Reply
 from rtkit import RealtimeClient
 from rtkit.cassette import Cassette, CassetteWriter, CloseLine, Connect, Event, Header, read_lines
 from rtkit.errors import (
@@ -20,6 +19,7 @@ from rtkit.errors import (
     ConnectionRefusedByServer,
     SecretLeakError,
 )
+from rtkit.fake import FakeRealtimeAPI
 from rtkit.server.proxy import RecordingProxy
 from rtkit.server.replay_server import ReplayServer
 from rtkit.transport.recording import RecordingTransport
@@ -29,8 +29,9 @@ from tests.scripted_server import ScriptConn, ScriptedServer, session_created
 
 FAKE_KEY = "sk-test-" + "k" * 40  # built at runtime: no key-shaped literal in the repo
 WEATHER = {"name": "get_weather", "parameters": {"type": "object"}}
-REPLIES = [Reply(function_call=("get_weather", {"location": "Paris"})),
-           Reply(text="It is sunny in Paris.", audio_ms=300)]
+REPLIES = {"rules": [{"when": {"text": "weather"}, "reply": {"function_call": {
+              "name": "get_weather", "arguments": {"location": "Paris"}}}}],
+           "default": {"text": "It is sunny in Paris.", "audio_ms": 300}}
 
 
 async def client_session(client: RealtimeClient) -> list[str]:
@@ -53,7 +54,7 @@ async def client_session(client: RealtimeClient) -> list[str]:
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
 async def test_record_with_transport_then_replay_three_ways(tmp_path: Path, dialect: str) -> None:
     path = tmp_path / "tool.jsonl"
-    async with FakeRealtime(REPLIES, seed="rr") as up:
+    async with FakeRealtimeAPI(REPLIES) as up:
         recorder = RecordingTransport(WebSocketTransport(), path)
         recorded = await client_session(RealtimeClient(url=up.url, api_key=FAKE_KEY,
                                                        dialect=dialect, transport=recorder))  # type: ignore[arg-type]
@@ -105,7 +106,7 @@ async def test_openai_sdk_through_the_proxy_then_against_the_replay_server(
         tmp_path: Path) -> None:
     path = tmp_path / "sdk.jsonl"
     async with (
-        FakeRealtime([Reply(text="Hello!")], seed="sdk") as up,
+        FakeRealtimeAPI({"default": {"text": "Hello!"}}) as up,
         RecordingProxy(path, upstream_url=up.url, api_key=FAKE_KEY) as proxy,
     ):
         recorded = await sdk_text_turn(proxy.ws_base_url)
@@ -124,7 +125,7 @@ async def test_openai_sdk_through_the_proxy_then_against_the_replay_server(
 async def test_a_changed_client_event_is_a_mismatch_for_both_sides(tmp_path: Path) -> None:
     path = tmp_path / "sdk.jsonl"
     async with (
-        FakeRealtime([Reply(text="Hello!")], seed="mm") as up,
+        FakeRealtimeAPI({"default": {"text": "Hello!"}}) as up,
         RecordingProxy(path, upstream_url=up.url, api_key=FAKE_KEY) as proxy,
     ):
         await sdk_text_turn(proxy.ws_base_url)
@@ -145,7 +146,7 @@ async def test_a_changed_client_event_is_a_mismatch_for_both_sides(tmp_path: Pat
 async def test_secrets_never_reach_disk(tmp_path: Path) -> None:
     path = tmp_path / "secrets.jsonl"
     async with (
-        FakeRealtime([Reply(text="ok")], seed="sec") as up,
+        FakeRealtimeAPI({"default": {"text": "ok"}}) as up,
         RecordingProxy(path, upstream_url=up.url, api_key=FAKE_KEY) as proxy,
     ):
         url = proxy.url + f"?model=gpt-realtime&api_key={FAKE_KEY}"

@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cassettes.scripted_upstream import FakeRealtime, Reply, tone
 from rtkit.audio import write_wav
 from rtkit.cassette import Cassette
 from rtkit.cli import main
+from rtkit.fake import FakeRealtimeAPI, tone
 from rtkit.script_runner import ScriptError, load_script, record_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +41,13 @@ steps:
 """
 
 
-def replies() -> list[Reply]:
-    return [Reply(function_call=("get_weather", {"location": "Paris"}), when="weather"),
-            Reply(text="Sunny, 21 degrees.")]
+def replies(default: dict[str, Any]) -> dict[str, Any]:
+    """The fake API's script: the weather tool, its answer, then `default`."""
+    return {"rules": [
+        {"when": {"text": "weather"},
+         "reply": {"function_call": {"name": "get_weather", "arguments": {"location": "Paris"}}}},
+        {"when": {"tool_output": "sunny"}, "reply": {"text": "Sunny, 21 degrees."}},
+    ], "default": default}
 
 
 def _types(path: Path, direction: str) -> list[str]:
@@ -59,8 +62,7 @@ async def test_a_script_is_played_and_recorded(tmp_path: Path, dialect: str) -> 
     script.write_text(SCRIPT.format(dialect=dialect))
     out = tmp_path / "turn.jsonl"
     lines: list[str] = []
-    async with FakeRealtime(replies(), seed="script",
-                            default_reply=Reply(text="Hello there.", audio_ms=400)) as up:
+    async with FakeRealtimeAPI(replies({"text": "Hello there.", "audio_ms": 400})) as up:
         result = await record_script(script, out, up.url, KEY, lines.append)
     client = _types(out, "client")
     assert client[:3] == ["session.update", "conversation.item.create", "response.create"]
@@ -78,22 +80,16 @@ async def test_a_script_is_played_and_recorded(tmp_path: Path, dialect: str) -> 
     assert KEY.encode() not in out.read_bytes()
     assert Cassette.load(out).header.dialect == dialect
     assert result.client_events == len(client) and result.server_events == len(server)
-    assert result.audio_seconds == pytest.approx(0.8, abs=0.01)  # two 400 ms spoken answers
+    # the tool answer (3 words: 900 ms, the fake's 300 ms a word), then two 400 ms answers
+    assert result.audio_seconds == pytest.approx(1.7, abs=0.01)
     assert any(line.startswith("step 2/5 audio hello.wav") for line in lines)
 
 
 @pytest.fixture
 def upstream_url() -> Iterator[str]:
-    """A FakeRealtime on a background loop, for the CLI (which runs its own loop)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    fake = FakeRealtime(replies(), seed="cli", default_reply=Reply(text="Hello there."))
-    asyncio.run_coroutine_threadsafe(fake.__aenter__(), loop).result(10)
-    yield fake.url
-    asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    """The fake API on its own thread, for the CLI (which runs its own loop)."""
+    with FakeRealtimeAPI(replies({"text": "Hello there."})) as fake:
+        yield fake.url
 
 
 def test_cli_records_the_example_script(tmp_path: Path, upstream_url: str,
@@ -150,7 +146,7 @@ async def test_a_step_that_times_out_keeps_what_was_recorded(tmp_path: Path) -> 
     script = _write(tmp_path, "timeout: 0.3\nsteps:\n  - say: hi\n"
                               "  - wait: {event: conversation.item.deleted}\n")
     out = tmp_path / "out.jsonl"
-    async with FakeRealtime([], seed="t", default_reply=Reply(text="Hi.")) as up:
+    async with FakeRealtimeAPI({"default": {"text": "Hi."}}) as up:
         with pytest.raises(TimeoutError, match=r"step 2 \(.*\): no conversation.item.deleted "
                                                r"within 0.3 s"):
             await record_script(script, out, up.url, KEY)

@@ -5,29 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from rtkit.client.debug import debug_line
 from rtkit.client.event_handler import RealtimeEventHandler
+from rtkit.client.failures import replay_failure
 from rtkit.client.ids import generate_id
-from rtkit.errors import NotConnectedError, TransportError
+from rtkit.errors import NotConnectedError, ReplayError, TransportError
 from rtkit.protocol.events import Dialect
 from rtkit.transport.base import Close, ConnectRequest, Transport
 
-__all__ = ["DEFAULT_URL", "RealtimeAPI", "realtime_url"]
-
-log = logging.getLogger("rtkit")
+__all__ = ["DEFAULT_URL", "RealtimeAPI", "is_sideband_url", "realtime_url"]
 
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 
 
+def is_sideband_url(url: str | None) -> bool:
+    """Whether `url` joins an existing call's session (`?call_id=...`, WebRTC/SIP sideband)."""
+    query = parse_qsl(urlsplit(url or DEFAULT_URL).query, keep_blank_values=True)
+    return any(k == "call_id" for k, _ in query)
+
+
 def realtime_url(url: str | None, model: str | None) -> str:
-    """`url` (default: the live API) with `model` added to its query unless it has one."""
+    """`url` (default: the live API) with `model` added to its query unless it has one or
+    names a call (`call_id`: the call's session already has its model)."""
     parts = urlsplit(url or DEFAULT_URL)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if model and not any(k == "model" for k, _ in query):
+    if model and not any(k in ("model", "call_id") for k, _ in query):
         query.append(("model", model))
     return urlunsplit(parts._replace(query=urlencode(query, safe="/:-_.")))
 
@@ -38,7 +44,8 @@ class RealtimeAPI(RealtimeEventHandler):
     Dispatches `server.<type>` then `server.*` for every server event, and `client.<type>`
     then `client.*` for every client event before it is written. `error` is dispatched for
     frames that are not one JSON object and for write failures; `close` when the connection
-    ends (`{"code", "reason", "by", "error"}`).
+    ends (`{"code", "reason", "by", "error"}`). `debug=True` shows every event sent and
+    received on stderr (or through the `rtkit.debug` logger when logging is configured).
     """
 
     def __init__(
@@ -75,6 +82,12 @@ class RealtimeAPI(RealtimeEventHandler):
         """True while connected."""
         return self._connected
 
+    @property
+    def failure(self) -> ReplayError | None:
+        """The replay error the server reported on this connection (a mismatch or a replay
+        timeout), or None. Pending and later waits raise it."""
+        return self._failure if isinstance(self._failure, ReplayError) else None
+
     def connect_request(self, model: str | None = None) -> ConnectRequest:
         """The URL and headers `connect` uses."""
         headers = dict(self.extra_headers)
@@ -93,6 +106,7 @@ class RealtimeAPI(RealtimeEventHandler):
 
             self._transport = WebSocketTransport()
         await self._transport.connect(self.connect_request(model))
+        self._connection_started()
         self._connected = True
         self._queue = asyncio.Queue()
         self._reader = asyncio.create_task(self._receive_loop(self._transport))
@@ -118,7 +132,9 @@ class RealtimeAPI(RealtimeEventHandler):
         self._reader = self._writer = None
         self._queue = None
         if was_connected:
-            self.dispatch("close", {"code": code, "reason": reason, "by": "client", "error": False})
+            payload = {"code": code, "reason": reason, "by": "client", "error": False}
+            self.dispatch("close", payload)
+            self._connection_ended(payload)
 
     def send(self, event_name: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Queue a client event (returns at once; events are written in call order)."""
@@ -129,9 +145,10 @@ class RealtimeAPI(RealtimeEventHandler):
         event = {"event_id": generate_id("evt_"), "type": event_name, **(data or {})}
         self.dispatch(f"client.{event_name}", event)
         self.dispatch("client.*", event)
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
         if self.debug:
-            log.debug("rtkit sent: %s", event_name)
-        self._queue.put_nowait(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+            debug_line("sent", text)
+        self._queue.put_nowait(text)
         return event
 
     async def _send_loop(self, transport: Transport, queue: asyncio.Queue[str | None]) -> None:
@@ -158,6 +175,12 @@ class RealtimeAPI(RealtimeEventHandler):
                 self._closed_by_peer(frame)
                 return
             self._receive_frame(frame)
+            if self._wake_pending:
+                # A wait was resolved by this frame: let it resume before the next frame, so
+                # `while True: await client.wait_for_next_completed_item()` misses nothing
+                # even when frames arrive in a burst (instant replay).
+                self._wake_pending = False
+                await asyncio.sleep(0)
 
     def _receive_frame(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes | bytearray):
@@ -172,9 +195,15 @@ class RealtimeAPI(RealtimeEventHandler):
             self._frame_error("server frame is not a JSON object with a 'type'", frame)
             return
         if self.debug:
-            log.debug("rtkit received: %s", event["type"])
+            debug_line("received", frame)
+        failure = None
+        if event["type"] == "error" and self._failure is None:
+            failure = replay_failure(event, self._transport)
+            self._failure = failure  # visible to `server.*` handlers (the client's) already
         self.dispatch(f"server.{event['type']}", event)
         self.dispatch("server.*", event)
+        if failure is not None:
+            self._connection_failed(failure)
 
     def _frame_error(self, message: str, frame: str | bytes) -> None:
         preview = frame[:200] if isinstance(frame, str) else f"<{len(frame)} bytes>"
@@ -186,9 +215,11 @@ class RealtimeAPI(RealtimeEventHandler):
         if self._queue is not None:
             self._queue.put_nowait(None)
         if was_connected:
-            self.dispatch("close", {
+            payload = {
                 "code": close.code,
                 "reason": close.reason,
                 "by": close.by,
                 "error": close.code not in (1000, 1001),
-            })
+            }
+            self.dispatch("close", payload)
+            self._connection_ended(payload)

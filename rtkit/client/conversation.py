@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from rtkit.audio import SAMPLE_RATE, AudioBuffer
+from rtkit.audio import SAMPLE_RATE, AudioBuffer, base64_to_int16
 from rtkit.errors import ConversationError
 from rtkit.protocol.events import BETA_TO_GA_SERVER_EVENTS, canonical_server_type
 
@@ -64,7 +64,11 @@ Delta = dict[str, Any]
 _EMPTY_AUDIO = np.zeros(0, dtype=np.int16)
 _EMPTY_AUDIO.flags.writeable = False
 _TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+_AUDIO_PART_TYPES = frozenset({"audio", "input_audio", "output_audio"})
 _FINAL_STATUSES = frozenset({"completed", "incomplete"})
+# MCP items carry no status: the conversation gives them one (in_progress until done)
+_MCP_RUNNING_TYPES = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request"})
+_MCP_STATUS = {"in_progress": "in_progress", "completed": "completed", "failed": "incomplete"}
 
 
 class _InputAudio:
@@ -143,6 +147,25 @@ class RealtimeConversation:
             "response.output_audio.delta": self._audio_delta,
             "response.output_text.delta": self._text_delta,
             "response.function_call_arguments.delta": self._arguments_delta,
+            # GA events (and the *.done events of both dialects)
+            "conversation.item.retrieved": self._item_retrieved,
+            "conversation.item.input_audio_transcription.segment": self._input_segment,
+            "input_audio_buffer.cleared": self._input_cleared,
+            "session.created": self._session,
+            "session.updated": self._session,
+            "rate_limits.updated": self._rate_limits,
+            "response.output_text.done": self._text_done,
+            "response.output_audio_transcript.done": self._audio_transcript_done,
+            "response.content_part.done": self._content_part_done,
+            "response.function_call_arguments.done": self._arguments_done,
+            "response.mcp_call_arguments.delta": self._arguments_delta,
+            "response.mcp_call_arguments.done": self._arguments_done,
+            "mcp_list_tools.in_progress": self._mcp_status,
+            "mcp_list_tools.completed": self._mcp_status,
+            "mcp_list_tools.failed": self._mcp_status,
+            "response.mcp_call.in_progress": self._mcp_status,
+            "response.mcp_call.completed": self._mcp_status,
+            "response.mcp_call.failed": self._mcp_status,
         }
         # Both dialects' spellings, resolved once (canonical_server_type per event is slower).
         for beta_name in BETA_TO_GA_SERVER_EVENTS:
@@ -163,8 +186,16 @@ class RealtimeConversation:
         self._queued_speech: dict[str, dict[str, Any]] = {}
         self._queued_transcripts: dict[str, dict[str, Any]] = {}
         self._queued_input_audio: np.ndarray | None = None
+        self._queued_segments: dict[str, list[dict[str, Any]]] = {}
+        self._queued_status: dict[str, str] = {}
+        self._truncated: set[str] = set()
         self._input = _InputAudio()
         self._open_speech_start: int | None = None
+        self._clears_pending = 0
+        self.session: dict[str, Any] | None = None
+        """The effective session: the server's last ``session.created`` / ``session.updated``."""
+        self.rate_limits: list[dict[str, Any]] | None = None
+        """The last ``rate_limits.updated`` event's ``rate_limits``."""
 
     def get_item(self, item_id: str) -> Item | None:
         """The item with this id, or ``None``."""
@@ -201,6 +232,18 @@ class RealtimeConversation:
         if len(samples):
             self.queue_input_audio(samples)
         return samples
+
+    def clear_input_audio(self) -> None:
+        """Drop the input audio not committed yet; call it when sending
+        ``input_audio_buffer.clear`` (the server's ``input_audio_buffer.cleared`` reply then
+        drops nothing appended since)."""
+        self._drop_uncommitted()
+        self._clears_pending += 1
+
+    def _drop_uncommitted(self) -> None:
+        self._input.commit_at = self._input.end
+        self._input.drop_before(self._input.end)
+        self._open_speech_start = None
 
     def queue_input_audio(self, samples: np.ndarray) -> np.ndarray:
         """Give ``samples`` to the next committed / user audio item (the seed's API)."""
@@ -313,6 +356,9 @@ class RealtimeConversation:
             part = self._part(item, queued.get("content_index", 0))
             if part is not None and queued.get("completed"):
                 part["transcript"] = queued["raw"]
+        segments = self._queued_segments.pop(item_id, None)
+        if segments:
+            formatted["segments"] = segments
 
         server_status = item.get("status")
         running = server_status if server_status in _FINAL_STATUSES else "in_progress"
@@ -340,6 +386,10 @@ class RealtimeConversation:
         elif item_type == "function_call_output":
             item["status"] = "completed"
             formatted["output"] = item.get("output")
+        elif item_type == "mcp_approval_response":
+            item["status"] = "completed"
+        elif item_type in _MCP_RUNNING_TYPES:
+            item["status"] = self._queued_status.pop(item_id, running)
         self._insert(item, event.get("previous_item_id"))
         return item, None
 
@@ -354,18 +404,106 @@ class RealtimeConversation:
         self._finish_item(item, src)
         return item, None
 
+    def _finish_item(self, item: Item, src: Mapping[str, Any]) -> bool:
+        """Merge the final item (a `*.item.done` or `retrieved` event's): fields, content,
+        status. Returns whether anything changed."""
+        changed = self._merge_item(item, src)
+        status = src.get("status")
+        if status is not None:
+            changed |= item.get("status") != status
+            item["status"] = status
+        elif item.get("type") in _MCP_RUNNING_TYPES and item.get("status") not in _FINAL_STATUSES:
+            item["status"] = "incomplete" if src.get("error") else "completed"
+            changed = True
+        return changed
+
+    def _merge_item(self, item: Item, src: Mapping[str, Any]) -> bool:
+        changed = False
+        for key, value in src.items():
+            if key in ("content", "formatted", "status"):
+                continue
+            if key == "arguments":
+                if isinstance(value, str):
+                    changed |= self._set_arguments(item, value)
+                continue
+            if key == "output" and item.get("type") == "function_call_output":
+                item["formatted"]["output"] = value
+            if item.get(key) != value:
+                item[key] = copy.deepcopy(value)
+                changed = True
+        content = src.get("content")
+        if isinstance(content, list):
+            for index, part in enumerate(content):
+                if isinstance(part, Mapping):
+                    changed |= self._merge_part(item, index, part)
+            changed |= self._sync_formatted(item)
+        return changed
+
+    def _merge_part(self, item: Item, index: int, src: Mapping[str, Any]) -> bool:
+        """Merge a final content part into ``item["content"][index]`` (created if missing);
+        empty values never replace accumulated ones, base64 audio goes to ``formatted``."""
+        content = item.get("content")
+        if not isinstance(content, list):
+            content = item["content"] = []
+        if index > len(content):
+            return False
+        if index == len(content):
+            content.append({})
+        part = content[index]
+        if not isinstance(part, dict):
+            return False
+        changed = False
+        truncated = item.get("id") in self._truncated
+        for key, value in src.items():
+            if key == "audio":
+                if isinstance(value, str) and value and not len(item["formatted"]["audio"]):
+                    samples = base64_to_int16(value)
+                    samples.flags.writeable = False
+                    item["formatted"]["audio"] = samples
+                    changed = True
+                continue
+            if value is None or (value == "" and part.get(key)):
+                continue
+            if key == "transcript" and truncated:
+                continue
+            if part.get(key) != value:
+                part[key] = copy.deepcopy(value)
+                changed = True
+        return changed
+
+    def _sync_formatted(self, item: Item) -> bool:
+        """Set ``formatted`` text / transcript from the content parts when these hold more."""
+        content = item.get("content")
+        if not isinstance(content, list):
+            return False
+        formatted = item["formatted"]
+        changed = False
+        text = "".join(p.get("text") or "" for p in content
+                       if isinstance(p, dict) and p.get("type") in _TEXT_PART_TYPES)
+        if text and text != formatted["text"]:
+            formatted["text"] = text
+            changed = True
+        if item.get("id") not in self._truncated:
+            transcript = "".join(p.get("transcript") or "" for p in content
+                                 if isinstance(p, dict) and p.get("type") in _AUDIO_PART_TYPES)
+            if transcript and transcript != formatted["transcript"]:
+                formatted["transcript"] = transcript
+                changed = True
+        return changed
+
     @staticmethod
-    def _finish_item(item: Item, src: Mapping[str, Any]) -> None:
-        if "status" in src and src["status"] is not None:
-            item["status"] = src["status"]
-        if item.get("type") == "function_call" and isinstance(src.get("arguments"), str):
-            item["arguments"] = src["arguments"]
-            tool = item["formatted"].get("tool")
-            if isinstance(tool, dict):
-                tool["arguments"] = src["arguments"]
+    def _set_arguments(item: Item, arguments: str) -> bool:
+        if item.get("arguments") == arguments:
+            return False
+        item["arguments"] = arguments
+        tool = item["formatted"].get("tool")
+        if isinstance(tool, dict):
+            tool["arguments"] = arguments
+        return True
 
     def _item_truncated(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item, None]:
         item = self._need_item(event_type, event.get("item_id"))
+        self._truncated.add(item["id"])
         end = self._ms_to_samples(event.get("audio_end_ms") or 0)
         buf = self._audio.get(item["id"])
         if buf is not None:
@@ -380,6 +518,7 @@ class RealtimeConversation:
         item = self._need_item(event_type, event.get("item_id"))
         del self._item_lookup[item["id"]]
         self._audio.pop(item["id"], None)
+        self._truncated.discard(item["id"])
         for i, other in enumerate(self._items):
             if other is item:
                 del self._items[i]
@@ -568,3 +707,115 @@ class RealtimeConversation:
         if isinstance(tool, dict):
             tool["arguments"] += delta
         return item, {"arguments": delta}
+
+    # ------------------------------------------------------- GA and *.done events
+
+    # conversation.item.retrieved: the server's current copy of an item
+    def _item_retrieved(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item, None]:
+        src = event.get("item")
+        if not isinstance(src, Mapping) or not isinstance(src.get("id"), str):
+            raise ConversationError(f"{event_type}: missing item or item id")
+        item = self._item_lookup.get(src["id"])
+        if item is None:
+            item, _ = self._item_added(event_type, {"item": src, "previous_item_id": None})
+        self._finish_item(item, src)
+        return item, None
+
+    def _input_segment(
+        self, event_type: str, event: Mapping[str, Any]
+    ) -> tuple[Item | None, None]:
+        item_id = event.get("item_id")
+        segment = {k: event.get(k) for k in ("id", "speaker", "start", "end", "text")}
+        item = self._item_lookup.get(item_id) if isinstance(item_id, str) else None
+        if item is None:
+            if isinstance(item_id, str):  # before its item (VAD mode): applied when it appears
+                self._queued_segments.setdefault(item_id, []).append(segment)
+            return None, None
+        item["formatted"].setdefault("segments", []).append(segment)
+        return item, None
+
+    def _input_cleared(self, event_type: str, event: Mapping[str, Any]) -> tuple[None, None]:
+        if self._clears_pending:
+            self._clears_pending -= 1  # dropped when the client sent the clear
+        else:
+            self._drop_uncommitted()
+        return None, None
+
+    def _session(self, event_type: str, event: Mapping[str, Any]) -> tuple[None, None]:
+        session = event.get("session")
+        if isinstance(session, Mapping):
+            self.session = copy.deepcopy(dict(session))
+        return None, None
+
+    def _rate_limits(self, event_type: str, event: Mapping[str, Any]) -> tuple[None, None]:
+        limits = event.get("rate_limits")
+        if isinstance(limits, list):
+            self.rate_limits = copy.deepcopy(limits)
+        return None, None
+
+    def _text_done(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item | None, None]:
+        return self._final_part_value(event_type, event, "text")
+
+    def _audio_transcript_done(
+        self, event_type: str, event: Mapping[str, Any]
+    ) -> tuple[Item | None, None]:
+        return self._final_part_value(event_type, event, "transcript")
+
+    def _final_part_value(
+        self, event_type: str, event: Mapping[str, Any], key: str
+    ) -> tuple[Item | None, None]:
+        """`response.output_text.done` / `.output_audio_transcript.done`: the final text of
+        one part replaces what the deltas built (returns the item only if that changed it)."""
+        item = self._need_item(event_type, event.get("item_id"))
+        value = event.get(key)
+        if not isinstance(value, str) or (key == "transcript" and item["id"] in self._truncated):
+            return None, None
+        part = self._part(item, event.get("content_index"))
+        changed = False
+        if part is not None:
+            if part.get(key) != value:
+                part[key] = value
+                changed = True
+            changed |= self._sync_formatted(item)
+        elif value and not item["formatted"][key]:
+            item["formatted"][key] = value
+            changed = True
+        return (item, None) if changed else (None, None)
+
+    def _content_part_done(
+        self, event_type: str, event: Mapping[str, Any]
+    ) -> tuple[Item | None, None]:
+        item = self._need_item(event_type, event.get("item_id"))
+        part = event.get("part")
+        index = event.get("content_index")
+        if not isinstance(part, Mapping) or not isinstance(index, int):
+            return None, None
+        changed = self._merge_part(item, index, part)
+        changed |= self._sync_formatted(item)
+        return (item, None) if changed else (None, None)
+
+    def _arguments_done(
+        self, event_type: str, event: Mapping[str, Any]
+    ) -> tuple[Item | None, None]:
+        item = self._need_item(event_type, event.get("item_id"))
+        arguments = event.get("arguments")
+        if isinstance(arguments, str) and self._set_arguments(item, arguments):
+            return item, None
+        return None, None
+
+    def _mcp_status(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item | None, None]:
+        """`mcp_list_tools.*` / `response.mcp_call.*`: in_progress, completed, or failed
+        (the item ends ``incomplete``)."""
+        status = _MCP_STATUS[event_type.rsplit(".", 1)[1]]
+        item_id = event.get("item_id")
+        item = self._item_lookup.get(item_id) if isinstance(item_id, str) else None
+        if item is None:
+            if not isinstance(item_id, str):
+                raise ConversationError(f"{event_type}: missing item_id")
+            self._queued_status[item_id] = status  # applied when the item appears
+            return None, None
+        if item.get("status") == status or (
+                status == "in_progress" and item.get("status") in _FINAL_STATUSES):
+            return None, None
+        item["status"] = status
+        return item, None

@@ -1,5 +1,6 @@
 """Realtime protocol facts shared by rtkit's layers: event names of both dialects, and the
-mapping of the seed client's flat session fields onto each dialect's ``session.update``."""
+mapping of flat session fields (the seed's names, or GA's) onto each dialect's
+``session.update``."""
 
 from __future__ import annotations
 
@@ -19,23 +20,35 @@ from rtkit.protocol.events import (
     server_event_dialect,
 )
 from rtkit.protocol.session import (
+    ACCEPTED_SESSION_FIELDS,
+    BETA_ONLY_SESSION_FIELDS,
+    CANONICAL_SESSION_FIELDS,
     FORMAT_TO_GA,
+    GA_ONLY_SESSION_FIELDS,
+    GA_SESSION_ALIASES,
     SESSION_FIELDS,
     build_session,
     is_manual_turn_detection,
+    normalize_session_fields,
     normalize_turn_detection,
+    turn_detection_of,
 )
 
 __all__ = [
+    "ACCEPTED_SESSION_FIELDS",
     "ALL_CLIENT_EVENTS",
     "ALL_SERVER_EVENTS",
     "BETA_CLIENT_EVENTS",
+    "BETA_ONLY_SESSION_FIELDS",
     "BETA_SERVER_EVENTS",
     "BETA_TO_GA_SERVER_EVENTS",
+    "CANONICAL_SESSION_FIELDS",
     "DIALECTS",
     "FORMAT_TO_GA",
     "GA_CLIENT_EVENTS",
+    "GA_ONLY_SESSION_FIELDS",
     "GA_SERVER_EVENTS",
+    "GA_SESSION_ALIASES",
     "SESSION_FIELDS",
     "Dialect",
     "build_session",
@@ -43,6 +56,8 @@ __all__ = [
     "is_client_event",
     "is_manual_turn_detection",
     "is_server_event",
+    "normalize_session_fields",
     "normalize_turn_detection",
     "server_event_dialect",
+    "turn_detection_of",
 ]

@@ -1,22 +1,32 @@
-"""Session configuration: the seed client's flat fields, and their shape in each dialect.
+"""Session configuration: flat fields (the seed's names, or GA's), shaped for each dialect.
 
 The reference client keeps its session config as flat fields (``voice``, ``modalities``,
 ``turn_detection``, ...), which is exactly the beta ``session.update`` shape. GA nests audio
 settings under ``audio.input`` / ``audio.output`` and renames a few fields (see
-PROTOCOL.md "Session configuration"). :func:`build_session` produces the ``session`` object of a
-``session.update`` for either dialect from the flat fields.
+PROTOCOL.md "Session configuration"). :func:`normalize_session_fields` accepts the seed's flat
+names, the beta session's other fields and every field of GA's session
+(``openai.types.realtime.RealtimeSessionCreateRequest``), GA names included (``audio``,
+``output_modalities``, ``max_output_tokens``, plus ``noise_reduction`` for
+``audio.input.noise_reduction``), and keeps them under one *canonical* flat name each (the
+beta name where beta has one). :func:`build_session` produces the ``session`` object of a
+``session.update`` for either dialect.
 
 GA differences worth knowing:
 
 - ``modalities`` becomes ``output_modalities``, which GA accepts only as ``["audio"]`` or
   ``["text"]``; any list containing ``"audio"`` maps to ``["audio"]`` (audio responses carry a
-  transcript anyway), anything else to ``["text"]``.
+  transcript anyway), anything else to ``["text"]``. GA's ``output_modalities=["audio"]`` is
+  kept as the seed's ``["text", "audio"]``.
 - ``temperature`` is dropped: the GA session has no such field and the live API rejects it as
   ``unknown_parameter``.
 - Format names map to objects: ``"pcm16"`` -> ``{"type": "audio/pcm", "rate": 24000}``,
-  ``"g711_ulaw"`` -> ``{"type": "audio/pcmu"}``, ``"g711_alaw"`` -> ``{"type": "audio/pcma"}``.
-- ``None`` values are omitted, except ``turn_detection`` and ``input_audio_transcription``,
-  where ``null`` means "off" and is sent as such.
+  ``"g711_ulaw"`` -> ``{"type": "audio/pcmu"}``, ``"g711_alaw"`` -> ``{"type": "audio/pcma"}``
+  (and GA's objects back to the names).
+- ``None`` values are omitted, except ``turn_detection``, ``input_audio_transcription``,
+  ``input_audio_noise_reduction`` and ``tracing``, where ``null`` means "off" and is sent as such.
+- Fields only GA has (:data:`GA_ONLY_SESSION_FIELDS`: ``include``, ``prompt``, ``reasoning``,
+  ``parallel_tool_calls``, ``truncation``, ``type``) raise ``ValueError`` for beta, naming the
+  field and the dialect.
 
 In both dialects ``turn_detection={"type": "none"}`` (as the seed README writes it) means manual
 turn mode and is sent as ``null`` (the seed sent ``"none"``, which the server rejects).
@@ -31,11 +41,18 @@ from typing import Any
 from rtkit.protocol.events import Dialect
 
 __all__ = [
+    "ACCEPTED_SESSION_FIELDS",
+    "BETA_ONLY_SESSION_FIELDS",
+    "CANONICAL_SESSION_FIELDS",
     "FORMAT_TO_GA",
+    "GA_ONLY_SESSION_FIELDS",
+    "GA_SESSION_ALIASES",
     "SESSION_FIELDS",
     "build_session",
     "is_manual_turn_detection",
+    "normalize_session_fields",
     "normalize_turn_detection",
+    "turn_detection_of",
 ]
 
 SESSION_FIELDS: frozenset[str] = frozenset(
@@ -53,7 +70,50 @@ SESSION_FIELDS: frozenset[str] = frozenset(
         "max_response_output_tokens",
     }
 )
-"""The seed client's flat session fields (``updateSession`` accepts these)."""
+"""The seed client's flat session fields (its ``updateSession`` accepts these)."""
+
+_BETA_EXTRA_FIELDS = frozenset({"input_audio_noise_reduction", "speed", "tracing", "model"})
+
+GA_ONLY_SESSION_FIELDS: frozenset[str] = frozenset(
+    {"type", "include", "prompt", "reasoning", "parallel_tool_calls", "truncation"}
+)
+"""Session fields only the GA dialect has (beta rejects them)."""
+
+BETA_ONLY_SESSION_FIELDS: frozenset[str] = frozenset({"temperature"})
+"""Session fields only beta has (left out of GA sessions: the live API rejects them)."""
+
+CANONICAL_SESSION_FIELDS: frozenset[str] = (
+    SESSION_FIELDS | _BETA_EXTRA_FIELDS | GA_ONLY_SESSION_FIELDS
+)
+"""The names session fields are kept under: the beta name where beta has the field."""
+
+GA_SESSION_ALIASES: dict[str, str] = {
+    "output_modalities": "modalities",
+    "max_output_tokens": "max_response_output_tokens",
+    "noise_reduction": "input_audio_noise_reduction",
+}
+"""GA (or GA-nested) names and the canonical flat name each one sets."""
+
+# audio.<direction>.<key> (GA) -> canonical flat name
+_GA_AUDIO_FIELDS: dict[tuple[str, str], str] = {
+    ("input", "format"): "input_audio_format",
+    ("input", "noise_reduction"): "input_audio_noise_reduction",
+    ("input", "transcription"): "input_audio_transcription",
+    ("input", "turn_detection"): "turn_detection",
+    ("output", "format"): "output_audio_format",
+    ("output", "speed"): "speed",
+    ("output", "voice"): "voice",
+}
+
+ACCEPTED_SESSION_FIELDS: frozenset[str] = (
+    CANONICAL_SESSION_FIELDS | frozenset(GA_SESSION_ALIASES) | {"audio"}
+)
+"""Every name ``normalize_session_fields`` (and ``RealtimeClient.update_session``) accepts."""
+
+# Fields where ``None`` means "off" and is sent as ``null``.
+_NULL_MEANS_OFF = frozenset(
+    {"turn_detection", "input_audio_transcription", "input_audio_noise_reduction", "tracing"}
+)
 
 FORMAT_TO_GA: dict[str, dict[str, Any]] = {
     "pcm16": {"type": "audio/pcm", "rate": 24000},
@@ -61,6 +121,8 @@ FORMAT_TO_GA: dict[str, dict[str, Any]] = {
     "g711_alaw": {"type": "audio/pcma"},
 }
 """Beta audio format names and the GA format objects they become."""
+
+_GA_FORMAT_NAMES = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 
 
 def normalize_turn_detection(value: Any) -> Any:
@@ -72,25 +134,88 @@ def normalize_turn_detection(value: Any) -> Any:
     return copy.deepcopy(dict(value)) if isinstance(value, Mapping) else copy.deepcopy(value)
 
 
+def turn_detection_of(fields: Mapping[str, Any]) -> Any:
+    """The turn detection of flat fields, or of a GA-shaped session
+    (``audio.input.turn_detection``); ``None`` when it has none."""
+    if "turn_detection" in fields:
+        return fields["turn_detection"]
+    audio = fields.get("audio") or {}
+    return (audio.get("input") or {}).get("turn_detection")
+
+
 def is_manual_turn_detection(fields: Mapping[str, Any]) -> bool:
     """Whether a session config is in manual turn mode (no server VAD).
 
     Accepts the flat fields, or a GA-shaped session (``audio.input.turn_detection``).
     A missing ``turn_detection`` means manual, the seed's default.
     """
-    if "turn_detection" in fields:
-        td = fields["turn_detection"]
-    else:
-        audio = fields.get("audio") or {}
-        td = (audio.get("input") or {}).get("turn_detection")
-    return normalize_turn_detection(td) is None
+    return normalize_turn_detection(turn_detection_of(fields)) is None
 
 
-def _check_fields(fields: Mapping[str, Any]) -> None:
-    for name in fields:
-        if name not in SESSION_FIELDS:
-            allowed = ", ".join(sorted(SESSION_FIELDS))
+def _seed_format(value: Any) -> Any:
+    """A GA format object as the seed's format name where one means the same."""
+    if isinstance(value, Mapping):
+        name = _GA_FORMAT_NAMES.get(str(value.get("type")))
+        rate = value.get("rate")
+        if name is not None and (rate is None or name != "pcm16" or rate == 24000):
+            extra = set(value) - {"type", "rate"}
+            if not extra:
+                return name
+    return copy.deepcopy(value)
+
+
+def _seed_modalities(value: Any) -> Any:
+    """GA ``output_modalities`` as the seed's ``modalities``."""
+    if isinstance(value, list | tuple):
+        return ["text", "audio"] if "audio" in value else ["text"]
+    return copy.deepcopy(value)
+
+
+def normalize_session_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical flat fields for ``fields``, given under any accepted name.
+
+    Accepts :data:`ACCEPTED_SESSION_FIELDS`: the seed's and beta's flat names, every GA session
+    field, GA's ``audio`` object (split into its fields) and :data:`GA_SESSION_ALIASES`. Raises
+    ``ValueError`` naming the field for an unknown name, and for a field given twice under two
+    names. The result shares no mutable objects with ``fields``.
+    """
+    out: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
+
+    def put(canonical: str, value: Any, name: str) -> None:
+        if canonical in given_as:
+            raise ValueError(f"session field {name!r} sets {canonical!r}, which "
+                             f"{given_as[canonical]!r} already sets; give it once")
+        given_as[canonical] = name
+        out[canonical] = value
+
+    for name, value in fields.items():
+        if name == "audio":
+            if not isinstance(value, Mapping):
+                raise ValueError(f"session field 'audio' must be an object, not {value!r}")
+            for direction, settings in value.items():
+                if direction not in ("input", "output") or not isinstance(settings, Mapping):
+                    raise ValueError(f"unknown session field 'audio.{direction}'; expected "
+                                     "'audio.input' or 'audio.output' objects")
+                for key, inner in settings.items():
+                    canonical = _GA_AUDIO_FIELDS.get((direction, key))
+                    if canonical is None:
+                        known = ", ".join(k for d, k in _GA_AUDIO_FIELDS if d == direction)
+                        raise ValueError(f"unknown session field 'audio.{direction}.{key}'; "
+                                         f"expected one of: {known}")
+                    if key == "format":
+                        inner = _seed_format(inner)
+                    put(canonical, copy.deepcopy(inner), f"audio.{direction}.{key}")
+        elif name in GA_SESSION_ALIASES:
+            canonical = GA_SESSION_ALIASES[name]
+            put(canonical, _seed_modalities(value) if name == "output_modalities"
+                else copy.deepcopy(value), name)
+        elif name in CANONICAL_SESSION_FIELDS:
+            put(name, copy.deepcopy(value), name)
+        else:
+            allowed = ", ".join(sorted(ACCEPTED_SESSION_FIELDS))
             raise ValueError(f"unknown session field {name!r}; expected one of: {allowed}")
+    return out
 
 
 def _ga_format(value: Any) -> Any:
@@ -104,45 +229,64 @@ def _ga_format(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _beta_session(canon: dict[str, Any]) -> dict[str, Any]:
+    for name, value in canon.items():
+        if name in GA_ONLY_SESSION_FIELDS:
+            raise ValueError(
+                f"session field {name!r} exists only in the GA dialect; this client speaks "
+                "beta (OpenAI-Beta: realtime=v1), whose session has no such field "
+                "(remove it, or use dialect='ga')")
+        if name in ("input_audio_format", "output_audio_format") and not isinstance(
+                value, str | None):
+            raise ValueError(
+                f"session field {name!r}: the beta dialect names formats "
+                f"({', '.join(FORMAT_TO_GA)}); {value!r} has no beta name")
+    if "turn_detection" in canon:
+        canon["turn_detection"] = normalize_turn_detection(canon["turn_detection"])
+    return canon
+
+
 def build_session(fields: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]:
-    """The ``session`` object of a ``session.update`` for ``dialect``, from flat fields.
+    """The ``session`` object of a ``session.update`` for ``dialect``.
 
-    ``fields`` is never mutated and the result shares no mutable objects with it.
-    Raises ``ValueError`` naming the field for a name outside :data:`SESSION_FIELDS`.
+    ``fields`` may use any accepted name (see :func:`normalize_session_fields`); it is never
+    mutated and the result shares no mutable objects with it. Raises ``ValueError`` naming the
+    field for an unknown name, and for a GA-only field in the beta dialect.
     """
-    _check_fields(fields)
-    if dialect == "beta":
-        out = {k: copy.deepcopy(v) for k, v in fields.items()}
-        if "turn_detection" in out:
-            out["turn_detection"] = normalize_turn_detection(out["turn_detection"])
-        return out
-    if dialect != "ga":
+    if dialect not in ("ga", "beta"):
         raise ValueError(f"unknown dialect {dialect!r}; expected 'ga' or 'beta'")
+    canon = normalize_session_fields(fields)
+    if dialect == "beta":
+        return _beta_session(canon)
 
-    session: dict[str, Any] = {"type": "realtime"}
+    session: dict[str, Any] = {"type": canon.pop("type", "realtime")}
     audio_in: dict[str, Any] = {}
     audio_out: dict[str, Any] = {}
-    for name, value in fields.items():
+    for name, value in canon.items():
         if name == "turn_detection":
             audio_in["turn_detection"] = normalize_turn_detection(value)
         elif name == "input_audio_transcription":
-            audio_in["transcription"] = copy.deepcopy(value)
-        elif value is None:
+            audio_in["transcription"] = value
+        elif name == "input_audio_noise_reduction":
+            audio_in["noise_reduction"] = value
+        elif value is None and name not in _NULL_MEANS_OFF:
             continue
         elif name == "modalities":
             session["output_modalities"] = ["audio"] if "audio" in value else ["text"]
         elif name == "voice":
-            audio_out["voice"] = copy.deepcopy(value)
+            audio_out["voice"] = value
+        elif name == "speed":
+            audio_out["speed"] = value
         elif name == "input_audio_format":
             audio_in["format"] = _ga_format(value)
         elif name == "output_audio_format":
             audio_out["format"] = _ga_format(value)
         elif name == "max_response_output_tokens":
             session["max_output_tokens"] = value
-        elif name == "temperature":
+        elif name in BETA_ONLY_SESSION_FIELDS:
             continue  # not a GA session field; the live API rejects it
-        else:  # instructions, tools, tool_choice
-            session[name] = copy.deepcopy(value)
+        else:  # same name in GA: instructions, tools, tool_choice, tracing, model, include, ...
+            session[name] = value
     if audio_in or audio_out:
         audio: dict[str, Any] = {}
         if audio_in:

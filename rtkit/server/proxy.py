@@ -87,13 +87,19 @@ class _Episode:
         assert self.relay is not None
         t = self.relay.ms()
         writer = proxy._writer if proxy.write_error is None else None
-        conn, status = self.conn, proxy.status
+        conn, status, on_frame = self.conn, proxy.status, proxy.on_frame
         for message in messages:
             opcode = message.opcode
             if opcode == CLOSE:
                 self.end(direction, message.code, message.reason)
                 continue
             status.events += 1
+            if on_frame is not None:
+                try:
+                    on_frame(conn, direction, bytes(message.data).decode("utf-8", "replace")
+                             if opcode == TEXT else bytes(message.data))
+                except Exception as exc:  # reported; relaying goes on
+                    proxy._record_failed(conn, direction, exc, message.data[:80])
             if writer is None:
                 continue
             try:
@@ -119,6 +125,9 @@ class RecordingProxy:
     `OPENAI_API_KEY` environment variable; whatever key the client sent is replaced. The
     cassette is written atomically when the proxy stops. `max_connections` stops accepting
     after that many episodes (`wait_done()` returns once they have all ended).
+    `on_frame(conn, direction, frame)`, when given, sees every frame relayed (text as `str`,
+    binary as `bytes`) as it is forwarded, so a caller can look at a session before the
+    cassette is written.
 
     What went wrong is kept, not raised mid-session: `failures` lists refused or unreachable
     upstream handshakes, `errors` frames that could not be recorded, and `write_error` is the
@@ -140,6 +149,7 @@ class RecordingProxy:
         meta: dict[str, Any] | None = None,
         open_timeout: float = 15.0,
         on_status: Callable[[ProxyStatus], None] | None = None,
+        on_frame: Callable[[int, str, str | bytes], None] | None = None,
     ) -> None:
         self.path = os.fspath(output_path)
         self.upstream_url = upstream_url
@@ -151,12 +161,8 @@ class RecordingProxy:
         self.meta = meta
         self.open_timeout = open_timeout
         self.on_status = on_status
-        base = redactor or Redactor()
-        self.redactor = Redactor(
-            extra_headers=base.secret_headers, patterns=base.patterns,
-            before_record_event=base.before_record_event,
-            secrets=[*base.secrets, *([self.api_key] if self.api_key else [])],
-        )
+        self.on_frame = on_frame
+        self.redactor = (redactor or Redactor()).with_secrets(self.api_key)
         self.status = ProxyStatus()
         self.failures: list[str] = []
         self.errors: list[str] = []

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from rtkit.cassette import Cassette
 from rtkit.errors import ConnectionRefusedByServer, NotConnectedError, ReplayError
+from rtkit.replay.engine import ReplayEngine
 from rtkit.replay.player import CassettePlayer, drive
 from rtkit.transport.base import Close, ConnectRequest, Frame
 
@@ -20,6 +21,7 @@ class _QueueLink:
     def __init__(self) -> None:
         self.inbound: asyncio.Queue[str | bytes | Close] = asyncio.Queue()
         self.outbound: asyncio.Queue[Frame] = asyncio.Queue()
+        self.closed = False
 
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
         try:
@@ -33,6 +35,7 @@ class _QueueLink:
         self.outbound.put_nowait(bytes(data) if isinstance(data, memoryview) else data)
 
     async def close(self, code: int | None, reason: str) -> None:
+        self.closed = True
         self.outbound.put_nowait(Close(code, reason, "server"))
 
 
@@ -41,13 +44,16 @@ class ReplayTransport:
 
     Same engine and options as `ReplayServer` (`pace`, `audio_match`, `ignore_paths`,
     `matchers`, `timeout`, `unplayed`, `record_mode`). `errors`, `check()` and `end()` give the
-    mismatches to the test.
+    mismatches to the test; `failure` is the current connection's, which rtkit's client raises
+    from its waits (with the full report) as soon as the mismatch's `error` event arrives.
     """
 
     def __init__(self, cassette: Cassette | str | os.PathLike[str], **options: Any) -> None:
         self.player = CassettePlayer.open(cassette, **options)
         self._link: _QueueLink | None = None
         self._task: asyncio.Task[None] | None = None
+        self._engine: ReplayEngine | None = None
+        self._errors_before = 0
         self._closed: Close | None = None
         self.subprotocol: str | None = None
 
@@ -63,6 +69,15 @@ class ReplayTransport:
     def end(self) -> None:
         """Raise the first error, then apply the unplayed policy."""
         self.player.end()
+
+    @property
+    def failure(self) -> ReplayError | None:
+        """The current (or last) connection's replay error: its mismatch, or a replay
+        timeout; None while it follows the cassette."""
+        if self._engine is not None and self._engine.failure is not None:
+            return self._engine.failure
+        later = self.player.errors[self._errors_before:]
+        return later[0] if later else None
 
     @property
     def is_connected(self) -> bool:
@@ -82,7 +97,10 @@ class ReplayTransport:
         self.subprotocol = episode.connect.selected_subprotocol
         self._closed = None
         self._link = link = _QueueLink()
-        self._task = asyncio.create_task(drive(self.player, self.player.engine(episode), link))
+        self._engine = engine = self.player.engine(episode)
+        self._errors_before = len(self.player.errors)
+        self._task = asyncio.create_task(drive(self.player, engine, link))
+        self._task.add_done_callback(lambda task: _ended(task, link))
 
     async def send(self, text: str) -> None:
         """Hand a client frame to the replay engine."""
@@ -110,3 +128,18 @@ class ReplayTransport:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
+
+
+def _ended(task: asyncio.Task[None], link: _QueueLink) -> None:
+    """The replay of an episode stopped: if it did not close the connection (it failed, or was
+    cancelled), close it now, so the client's `recv` never waits for a frame that cannot come."""
+    if link.closed:
+        return
+    if task.cancelled():
+        reason = "replay cancelled"
+    elif task.exception() is not None:
+        reason = f"replay failed: {task.exception()!r}"[:120]
+    else:
+        return  # the client closed: it reads nothing more
+    link.closed = True
+    link.outbound.put_nowait(Close(1011, reason, "server"))

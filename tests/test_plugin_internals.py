@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pytest_recording import network
 from websockets.asyncio.client import connect
 
-from rtkit.plugin_support import EpisodeRouter, IOLoop, NetworkAllowance
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cassettes"))
-
-from scripted_upstream import FakeRealtime, Reply
+from rtkit.fake import FakeRealtimeAPI
+from rtkit.pytest.ioloop import IOLoop
+from rtkit.pytest.network import NetworkAllowance, is_loopback_url
+from rtkit.pytest.router import EpisodeRouter
 
 
 @pytest.fixture
@@ -74,8 +71,8 @@ def test_io_thread_connections_are_allowed(listener: socket.socket) -> None:
 
 async def test_episode_router_replays_then_records() -> None:
     async with (
-        FakeRealtime([], seed="a", default_reply=Reply(text="from A")) as replay,
-        FakeRealtime([], seed="b", default_reply=Reply(text="from B")) as record,
+        FakeRealtimeAPI({"default": {"text": "from A"}}) as replay,
+        FakeRealtimeAPI({"default": {"text": "from B"}}) as record,
         EpisodeRouter(replay, record, recorded=1) as router,
     ):
         assert router.url.endswith("/v1/realtime") and router.ws_base_url.endswith("/v1")
@@ -101,3 +98,21 @@ async def test_episode_router_replays_then_records() -> None:
                 assert text == expected
         assert (replay.connections, record.connections, router.connections) == (1, 1, 2)
         assert router.errors == [] and router.played == [] and router.unplayed == []
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("ws://127.0.0.1:8765/v1/realtime", True),
+        ("ws://127.5.0.1/v1/realtime", True),
+        ("ws://localhost:1/v1/realtime", True),
+        ("ws://LOCALHOST:1/v1/realtime", True),
+        ("ws://[::1]:8765/v1/realtime", True),
+        ("wss://api.openai.com/v1/realtime", False),
+        ("ws://10.0.0.1/v1/realtime", False),
+        ("ws://localhost.example.com/v1/realtime", False),
+        ("not a url", False),
+    ],
+)
+def test_is_loopback_url(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback

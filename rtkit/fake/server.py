@@ -1,0 +1,249 @@
+"""`FakeRealtimeAPI`: the fake Realtime API on a loopback socket, a thin shell over
+`FakeConnection` (which holds all the behaviour)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from rtkit.fake.connection import FakeConnection
+from rtkit.fake.handshake import read_handshake, select_subprotocol
+from rtkit.fake.script import FakeScript, ScriptSource, load_script
+
+__all__ = ["ConnectionRecord", "FakeRealtimeAPI"]
+
+_log = logging.getLogger("rtkit.fake")
+_TLS_HINT = ("; a TLS (wss://) client on the fake's plain ws:// port? Use a ws:// URL (see "
+             "docs/fake.md for clients that force wss)")
+
+
+@dataclass
+class ConnectionRecord:
+    """What happened on one connection (for logs and tests)."""
+
+    number: int
+    target: str  # path and query
+    dialect: str
+    model: str
+    subprotocol: str | None
+    key_presented: bool
+    client_events: int = 0
+    server_events: int = 0
+    errors: int = 0
+    refused: str | None = None  # the error code of a refused handshake
+    close_code: int | None = None
+    close_reason: str = ""
+
+    def line(self) -> str:
+        """One log line: `#1 GA /v1/realtime?model=...: 4 client / 40 server events, ...`."""
+        head = f"#{self.number} {self.dialect.upper()} {self.target}" + (
+            "" if self.key_presented else " (no key)")
+        closed = f"closed {self.close_code}" + (f" {self.close_reason}" if self.close_reason
+                                                 else "")
+        if self.refused:
+            return f"{head}: refused ({self.refused}), {closed}"
+        return (f"{head}: {self.client_events} client / {self.server_events} server events, "
+                f"{self.errors} error event(s), {closed}")
+
+
+class FakeRealtimeAPI:
+    """A scripted stand-in for the Realtime API on 127.0.0.1, for recording cassettes and
+    testing clients without a key.
+
+    ```python
+    async with FakeRealtimeAPI("replies.yaml") as fake:
+        client = AsyncOpenAI(api_key="anything", websocket_base_url=fake.ws_base_url)
+    ```
+
+    `script` is a YAML file's path, a mapping or a `FakeScript` (see docs/fake.md). With
+    `api_key`, a client presenting another key gets an `invalid_api_key` error and close 3000;
+    without, any key (or none) is accepted. `dialect` overrides the script's (`auto` follows
+    the client). `with FakeRealtimeAPI(...)` runs it on a background thread instead, for
+    synchronous code. `on_connection` gets a `ConnectionRecord` as each connection ends;
+    `on_problem` a line for a connection that failed before it started (default: the
+    `rtkit.fake` logger, one warning without a traceback).
+    """
+
+    def __init__(
+        self,
+        script: ScriptSource | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        dialect: Literal["auto", "ga", "beta"] | None = None,
+        seed: str | None = None,
+        on_connection: Callable[[ConnectionRecord], None] | None = None,
+        on_problem: Callable[[str], None] | None = None,
+    ) -> None:
+        self.script: FakeScript = load_script(script)
+        self.host = host
+        self.port = port
+        self.api_key = api_key
+        self.dialect = dialect or self.script.dialect
+        self.seed = seed if seed is not None else self.script.seed
+        self.on_connection = on_connection
+        self.on_problem = on_problem or _log.warning
+        self.connections = 0
+        self.records: list[ConnectionRecord] = []
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        """The realtime URL: `ws://127.0.0.1:PORT/v1/realtime`."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}/v1/realtime"
+
+    @property
+    def ws_base_url(self) -> str:
+        """What `AsyncOpenAI(websocket_base_url=...)` takes (it appends `/realtime`)."""
+        return self.url.removesuffix("/realtime")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen (port 0 picks a free port; `.port` is the real one after this)."""
+        self._server = await serve(self._handle, self.host, self.port, max_size=None,
+                                   select_subprotocol=_select, logger=self._websockets_log())
+        self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else 0
+
+    async def stop(self) -> None:
+        """Close every connection (1001) and stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> FakeRealtimeAPI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __enter__(self) -> FakeRealtimeAPI:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="rtkit-fake", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result(30)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+        self._loop = self._thread = None
+
+    def _websockets_log(self) -> logging.Logger:
+        """A logger for websockets that turns its handshake tracebacks into one clear line."""
+        logger = logging.Logger("rtkit.fake.websockets")  # private: not in logging's registry
+        logger.addHandler(_ProblemHandler(self.on_problem))
+        return logger
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _seed(self, number: int) -> str:
+        return self.seed if number == 1 else f"{self.seed}#{number}"
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        request = ws.request
+        assert request is not None
+        offered = _offered(request.headers.get_all("Sec-WebSocket-Protocol"))
+        handshake = read_handshake(request.path, dict(request.headers.raw_items()), offered,
+                                   dialect=self.dialect, default_model=self.script.model,
+                                   api_key=self.api_key)
+        conn = FakeConnection(self.script, handshake, seed=self._seed(self.connections))
+        record = ConnectionRecord(self.connections, request.path, handshake.dialect,
+                                  handshake.model, ws.subprotocol, handshake.key_presented)
+        try:
+            await self._serve(ws, conn)
+        finally:
+            record.client_events, record.server_events = conn.client_events, conn.server_events
+            record.errors = conn.errors
+            if handshake.refusal is not None:
+                record.refused = handshake.refusal.problem.code
+            # the sans-I/O protocol's: the connection object has these only from websockets 15
+            record.close_code = ws.protocol.close_code
+            record.close_reason = ws.protocol.close_reason or ""
+            self.records.append(record)
+            if self.on_connection is not None:
+                self.on_connection(record)
+
+    async def _serve(self, ws: ServerConnection, conn: FakeConnection) -> None:
+        loop = asyncio.get_running_loop()
+        receiving: asyncio.Future[Any] | None = None
+        try:
+            await _send(ws, conn.start(loop.time()))
+            if conn.close_request is not None:
+                await ws.close(*conn.close_request)
+                return
+            while True:
+                if receiving is None:
+                    receiving = asyncio.ensure_future(ws.recv())
+                deadline = conn.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                done, _ = await asyncio.wait({receiving}, timeout=timeout)
+                if receiving in done:
+                    message, receiving = receiving.result(), None
+                    await _send(ws, conn.receive(message, loop.time()))
+                await _send(ws, conn.advance(loop.time()))
+        except ConnectionClosed:
+            pass
+        finally:
+            if receiving is not None:
+                receiving.cancel()
+                with contextlib.suppress(BaseException):
+                    await receiving
+
+
+class _ProblemHandler(logging.Handler):
+    """Reports websockets' errors (a failed opening handshake) as one line, no traceback."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        super().__init__(logging.ERROR)
+        self.report = report
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
+        detail = f": {exc}" + (f" ({cause})" if cause is not exc else "") if exc else ""
+        hint = _TLS_HINT if "HTTP request" in detail else ""  # no HTTP request line came
+        self.report(f"{record.getMessage()}{detail}{hint}")
+
+
+def _select(connection: ServerConnection, subprotocols: Sequence[Subprotocol]
+            ) -> Subprotocol | None:
+    chosen = select_subprotocol([str(p) for p in subprotocols])
+    return Subprotocol(chosen) if chosen is not None else None
+
+
+def _offered(headers: Iterable[str]) -> list[str]:
+    return [p.strip() for header in headers for p in header.split(",") if p.strip()]
+
+
+async def _send(ws: ServerConnection, events: list[dict[str, Any]]) -> None:
+    for event in events:
+        await ws.send(json.dumps(event, separators=(",", ":"), ensure_ascii=False))

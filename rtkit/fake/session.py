@@ -1,0 +1,185 @@
+"""The fake's session configuration in both dialects: the defaults the live API reports in
+`session.created`, the checks it applies to `session.update`, and views the fake needs."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from rtkit.audio import SAMPLE_RATE
+from rtkit.fake.ids import IdSource
+from rtkit.protocol.events import Dialect
+
+__all__ = ["EXPIRES_AT", "Problem", "SessionState", "check_update"]
+
+EXPIRES_AT = 1_795_000_000  # a fixed expiry: a re-recording gives the same session
+
+# GA `session` keys (openai.types.realtime.RealtimeSessionCreateRequest), plus what the server
+# itself reports and a client may echo back
+_GA_SESSION = frozenset({
+    "type", "audio", "include", "instructions", "max_output_tokens", "model",
+    "output_modalities", "parallel_tool_calls", "prompt", "reasoning", "tool_choice", "tools",
+    "tracing", "truncation", "object", "id", "expires_at",
+})
+_GA_AUDIO = {
+    "": frozenset({"input", "output"}),
+    "input": frozenset({"format", "noise_reduction", "transcription", "turn_detection"}),
+    "output": frozenset({"format", "speed", "voice"}),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a client event is refused: the `error` event's code, message and param."""
+
+    code: str
+    message: str
+    param: str | None = None
+
+
+def check_update(dialect: Dialect, session: Any) -> Problem | None:
+    """What the live API says about a `session.update` body, or None when it is accepted."""
+    if not isinstance(session, dict):
+        return Problem("missing_required_parameter", "Missing required parameter: 'session'.",
+                       "session")
+    if dialect == "beta":
+        return None
+    if "type" not in session:  # checked first, as live: a seed-style update gets this error
+        return Problem("missing_required_parameter",
+                       "Missing required parameter: 'session.type'.", "session.type")
+    for key in session:
+        if key not in _GA_SESSION:
+            return _unknown(f"session.{key}")
+    audio = session.get("audio")
+    if isinstance(audio, dict):
+        for key, value in audio.items():
+            if key not in _GA_AUDIO[""]:
+                return _unknown(f"session.audio.{key}")
+            for sub in value if isinstance(value, dict) else {}:
+                if sub not in _GA_AUDIO[key]:
+                    return _unknown(f"session.audio.{key}.{sub}")
+    if session["type"] != "realtime":
+        return Problem("invalid_value",
+                       f"Invalid value: '{session['type']}'. This server serves realtime "
+                       "sessions only: supported values are: 'realtime'.", "session.type")
+    return None
+
+
+def _unknown(param: str) -> Problem:
+    return Problem("unknown_parameter", f"Unknown parameter: '{param}'.", param)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+_VAD = {
+    "type": "server_vad",
+    "threshold": 0.5,
+    "prefix_padding_ms": 300,
+    "silence_duration_ms": 200,
+    "create_response": True,
+    "interrupt_response": True,
+}
+
+
+class SessionState:
+    """One connection's session: `fields` is what `session.created` / `.updated` report."""
+
+    def __init__(self, dialect: Dialect, ids: IdSource, model: str) -> None:
+        self.dialect = dialect
+        self.fields = self._defaults(ids, model)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the session, for an event."""
+        return copy.deepcopy(self.fields)
+
+    def update(self, session: dict[str, Any]) -> None:
+        """Apply an accepted `session.update` (check it with `check_update` first)."""
+        _deep_merge(self.fields, session)
+
+    @property
+    def audio_out(self) -> bool:
+        """Whether responses speak (unless a response asks otherwise)."""
+        key = "output_modalities" if self.dialect == "ga" else "modalities"
+        return "audio" in (self.fields.get(key) or [])
+
+    @property
+    def turn_detection(self) -> dict[str, Any] | None:
+        """The turn detection config (None: manual turns)."""
+        if self.dialect == "ga":
+            return ((self.fields.get("audio") or {}).get("input") or {}).get("turn_detection")
+        return self.fields.get("turn_detection")
+
+    @property
+    def transcription(self) -> dict[str, Any] | None:
+        """The input transcription config (None: off)."""
+        if self.dialect == "ga":
+            return ((self.fields.get("audio") or {}).get("input") or {}).get("transcription")
+        return self.fields.get("input_audio_transcription")
+
+    @property
+    def voice(self) -> str:
+        """The output voice."""
+        if self.dialect == "ga":
+            output = (self.fields.get("audio") or {}).get("output") or {}
+            return str(output.get("voice") or "alloy")
+        return str(self.fields.get("voice") or "alloy")
+
+    def _defaults(self, ids: IdSource, model: str) -> dict[str, Any]:
+        if self.dialect == "ga":
+            return {
+                "type": "realtime",
+                "object": "realtime.session",
+                "id": ids.make("sess_"),
+                "model": model,
+                "output_modalities": ["audio"],
+                "instructions": "You are a helpful assistant.",
+                "tools": [],
+                "tool_choice": "auto",
+                "max_output_tokens": "inf",
+                "tracing": None,
+                "truncation": "auto",
+                "prompt": None,
+                "expires_at": EXPIRES_AT,
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
+                        "transcription": None,
+                        "noise_reduction": None,
+                        "turn_detection": {**_VAD, "idle_timeout_ms": None},
+                    },
+                    "output": {
+                        "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
+                        "voice": "alloy",
+                        "speed": 1.0,
+                    },
+                },
+                "include": None,
+            }
+        return {
+            "id": ids.make("sess_"),
+            "object": "realtime.session",
+            "model": model,
+            "expires_at": EXPIRES_AT,
+            "modalities": ["text", "audio"],
+            "instructions": "You are a helpful assistant.",
+            "voice": "alloy",
+            "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16",
+            "input_audio_transcription": None,
+            "turn_detection": dict(_VAD),
+            "tools": [],
+            "tool_choice": "auto",
+            "temperature": 0.8,
+            "max_response_output_tokens": "inf",
+            "speed": 1.0,
+            "tracing": None,
+            "input_audio_noise_reduction": None,
+            "client_secret": None,
+        }
