@@ -281,6 +281,12 @@ class CassetteWriter:
         self._write(line.model_dump_json())
         self._flushed()
 
+    @property
+    def write_error(self) -> OSError | None:
+        """The error that stopped lines reaching the file (e.g. a full disk), if any: later
+        writes raise it, and `commit` keeps what was written before it."""
+        return self._sink.error
+
     def flush(self) -> None:
         """Write the lines recorded so far to the temporary file (the OS's page cache; the
         file is fsynced only at commit). With `autoflush` every recording call does this."""

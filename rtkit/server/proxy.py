@@ -330,6 +330,8 @@ class RecordingProxy:
             return "rtkit record: --max-connections reached\n"
         if self._writer is None:
             return "rtkit record: stopping\n"
+        if self.write_error is None and self._writer.write_error is not None:
+            self._record_failed(self._next_conn, "client", self._writer.write_error)
         if self.write_error is not None:
             return (f"rtkit record: cannot record: writing {self.path} failed "
                     f"({self.write_error.strerror or self.write_error})\n")

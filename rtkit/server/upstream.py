@@ -51,9 +51,12 @@ def upstream_request(upstream_url: str, api_key: str | None, path: str, query: s
            and k.lower() not in ("origin", "user-agent")}
     if api_key:
         fwd["Authorization"] = f"Bearer {api_key}"
+    # the client's placeholder key never goes upstream: ours replaces it, or (no key of our
+    # own, e.g. a keyless loopback upstream) it is dropped like its Authorization header
     protos = [
-        INSECURE_KEY_PROTOCOL + api_key if p.startswith(INSECURE_KEY_PROTOCOL) and api_key else p
+        INSECURE_KEY_PROTOCOL + api_key if p.startswith(INSECURE_KEY_PROTOCOL) else p
         for p in subprotocols
+        if api_key or not p.startswith(INSECURE_KEY_PROTOCOL)
     ]
     return url, fwd, protos
 
