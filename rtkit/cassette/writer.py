@@ -10,7 +10,6 @@ import json.scanner
 import os
 import re
 import tempfile
-from array import array
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -109,12 +108,13 @@ class CassetteWriter:
         self._tmp = Path(tmp)
         self._lock.note_tmp(self._tmp)
         self._sink = LineSink(fd)
-        self._unchecked = array("Q")  # lines written without a JSON check: number, where
-        # the payload starts in the line, its length (three entries per line)
         self._line_key: tuple[int, str, float] | None = None  # conn, dir, t as given
         self._line_t = 0.0  # that t as written
         self._line_head = b""  # that line's start
         self._secrets = tuple(s.encode() for s in self.redactor.secrets)
+        # the secrets a base64 payload could hold (API keys cannot: they have a "-")
+        self._b64_secrets = tuple(s for s in self._secrets if not s.translate(None, _BASE64))
+        self._shapes: dict[bytes, bool] = {}  # audio events' shapes checked as JSON
         self.audio_out_chars = 0  # base64 characters of server audio taken by the fast path
         self._write(header.model_dump_json())
         if existing is not None:
@@ -206,20 +206,28 @@ class CassetteWriter:
     def _audio(self, conn: int, dir: str, t: float, buf: bytes, start: int, end: int,
                span: tuple[int, int]) -> bool:
         """The fast path for the bulk of a session: an audio event written as parts, its
-        payload never filtered (it is base64 audio), its text outside the payload filtered
-        only when it holds something a filter could change. Its JSON (and UTF-8) and the
-        payload's secret scan are checked at commit. False (nothing written) when the general
-        path must take it."""
+        payload never parsed, filtered or decoded (it is base64 audio), the text around it
+        filtered only when it holds something a filter could change. The line is checked as
+        it is written, without parsing the payload: that is plain base64 (so valid inside a
+        JSON string, and free of any secret with a character base64 lacks, as API keys
+        have), and the rest of the event parses with the payload left out. False (nothing
+        written) when the general path must take it (a look-alike, a hook)."""
         if self.redactor.before_record_event is not None:
             return False
         a, b = span
         head, tail = buf[start:a], buf[b:end]
-        if self._filtered(head + tail):
+        around = head + tail  # the event with an empty payload
+        if self._filtered(around):
             try:
                 head = self.redactor.text(bytes(head).decode("utf-8")).encode("utf-8")
                 tail = self.redactor.text(bytes(tail).decode("utf-8")).encode("utf-8")
             except UnicodeDecodeError:
                 return False
+            around = head + tail
+        payload = buf[a:b]
+        if payload.translate(None, _BASE64) or (self._b64_secrets and self._has_secret(payload)) \
+                or not self._is_json(around):
+            return False  # not plain base64, a live secret, not JSON: the general path decides
         key = (conn, dir, t)
         if key == self._line_key and self._last_t.get(conn) == self._line_t \
                 and not self._sink.closed:
@@ -231,21 +239,44 @@ class CassetteWriter:
         self.n_events += 1
         if dir == "server":
             self.audio_out_chars += b - a
-        self._lineno += 1  # its leak scan, like its JSON check, is done on the line at commit
-        self._sink.write_line(line_head + head, memoryview(buf)[a:b], tail + b"}")
-        self._unchecked.append(self._lineno)
-        self._unchecked.append(len(line_head) + len(head))  # where its payload is
-        self._unchecked.append(b - a)
+        self._lineno += 1
+        self._sink.write_line(line_head + head, payload, tail + b"}")
         return True
 
-    def _filtered(self, text: bytes) -> bool:
-        """Whether a filter might change `text` (UTF-8): a user pattern, a secret's shape, a
-        live secret, or an escape (which could spell one)."""
-        find = text.find  # (bytes `in` is slower: it tries the needle as an int first)
-        if self.redactor.patterns or find(b"sk-") >= 0 or find(b"ek_") >= 0 \
-                or find(b"Bearer") >= 0 or find(b"\\u") >= 0:
+    def _has_secret(self, text: bytes) -> bool:
+        return any(text.find(secret) >= 0 for secret in self._secrets)
+
+    def _is_json(self, text: bytes) -> bool:
+        """Whether `text` (an event without its payload, no backslash in it: see
+        `audio_payload_span`) is one JSON value. Printable ASCII without escapes is JSON when
+        its shape is, the text with every string emptied: the shapes of a stream's audio
+        events are few, so each is parsed once."""
+        parts = text.split(b'"')
+        if len(parts) % 2 == 0 or text.translate(None, _PRINTABLE):  # (odd quotes: not JSON)
+            try:
+                _check_json(text.decode("utf-8"))
+            except (ValueError, RecursionError):
+                return False
             return True
-        return any(find(secret) >= 0 for secret in self._secrets)
+        shape = b'""'.join(parts[0::2])
+        known = self._shapes.get(shape)
+        if known is None:
+            try:
+                _check_json(shape.decode("ascii"))
+                known = True
+            except (ValueError, RecursionError):
+                known = False
+            if len(self._shapes) >= 256:
+                self._shapes.clear()
+            self._shapes[shape] = known
+        return known
+
+    def _filtered(self, text: bytes) -> bool:
+        """Whether a filter might change `text` (UTF-8, without escapes: see
+        `audio_payload_span`): a user pattern, a secret's shape, a live secret."""
+        find = text.find  # (bytes `in` is slower: it tries the needle as an int first)
+        return bool(self.redactor.patterns) or find(b"sk-") >= 0 or find(b"ek_") >= 0 \
+            or find(b"Bearer") >= 0 or self._has_secret(text)
 
     def _text(self, conn: int, dir: str, t: float, frame: str) -> None:
         """The general path: parse, filter, write."""
@@ -340,10 +371,6 @@ class CassetteWriter:
             except OSError:
                 self._tmp.unlink(missing_ok=True)
                 raise exc from None
-        if self._unchecked:
-            leak = _check_unchecked(self._tmp, self._unchecked, self.redactor.secrets)
-            if self._leak is None:
-                self._leak = leak
         if self._leak is not None:
             self._tmp.unlink(missing_ok=True)
             raise SecretLeakError(
@@ -422,8 +449,8 @@ def _cut_after_last_line(path: Path) -> None:
         fh.truncate(0)
 
 
-# the bytes a JSON string may hold unescaped, when they are ASCII: all but " \\ and controls
-_STRING_SAFE = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
+_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_PRINTABLE = bytes(range(0x20, 0x7F))
 _SCAN = json.scanner.make_scanner(json.JSONDecoder())  # json.loads without its wrapping
 
 
@@ -437,58 +464,3 @@ def _check_json(text: str) -> None:
         raise ValueError("extra data after the JSON value")
 
 
-def _check_unchecked(path: Path, unchecked: array[int], secrets: Iterable[str]) -> str | None:
-    """Check the lines written by the audio fast path (`unchecked` holds, per line, its
-    1-based number, ascending, then where its payload starts and its length). An event line
-    that is not valid JSON (a frame that only looked like an audio event) is rewritten as a
-    `frame` line holding its exact text, so the cassette is valid and nothing recorded is
-    lost. Returns where a live secret was found in one of them, if anywhere.
-
-    The payload is most of the line: it is checked to be plain ASCII JSON string content
-    (no parsing), and the line around it is parsed with the payload left out; only a line
-    that fails that is parsed whole."""
-    bad: set[int] = set()
-    leak: str | None = None
-    needles = [s.encode("utf-8") for s in secrets]
-    entries = iter(unchecked)
-    target = next(entries, None)
-    with open(path, "rb") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if lineno != target:
-                continue
-            at = next(entries)
-            end = at + next(entries)
-            try:
-                if line[at:end].translate(None, _STRING_SAFE):
-                    json.loads(line)  # unusual payload bytes: the whole line decides
-                else:
-                    _check_json((line[:at] + line[end:]).decode("utf-8"))
-            except (ValueError, RecursionError):
-                bad.add(lineno)
-            if leak is None and any(line.find(needle) >= 0 for needle in needles):
-                leak = f"line {lineno}"
-            target = next(entries, None)
-            if target is None:
-                break
-    if bad:
-        _rewrite_as_frames(path, bad)
-    return leak
-
-
-def _rewrite_as_frames(path: Path, bad: set[int]) -> None:
-    fixed = path.with_name(path.name + ".fix")
-    with open(path, "rb") as src, open(fixed, "wb") as dst:
-        for lineno, line in enumerate(src, start=1):
-            m = _EVENT_LINE.match(line) if lineno in bad else None
-            if m is not None:
-                try:
-                    content: dict[str, Any] = {"text": m.group(4).decode("utf-8")}
-                except UnicodeDecodeError:  # a text frame that was not UTF-8: its bytes
-                    content = {"binary": m.group(4)}
-                frame = Frame(conn=int(m.group(1)), dir=m.group(2).decode(),  # type: ignore[arg-type]
-                              t=float(m.group(3)), **content)
-                line = frame.to_json_line().encode("utf-8") + b"\n"
-            dst.write(line)
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(fixed, path)

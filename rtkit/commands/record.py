@@ -96,7 +96,8 @@ async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str
     async def main(stop: asyncio.Event) -> int:
         proxy = RecordingProxy(output, upstream_url=upstream, api_key=api_key or "", host=host,
                                port=port, max_connections=max_connections, append=append,
-                               on_status=lambda s: show(s.line()))
+                               on_status=(lambda s: show(s.line())) if sys.stderr.isatty()
+                               else None)
         await proxy.start()  # a cassette that cannot be written there: exit 2, nothing started
         commit_error: CassetteError | None = None
         try:

@@ -112,8 +112,8 @@ class _Episode:
                 proxy._record_failed(conn, direction, exc, message.data[:80])
                 if proxy.write_error is not None:
                     writer = None
-        if direction == "server" and proxy._writer is not None:
-            status.audio_bytes = proxy._writer.audio_out_chars * 3 // 4
+        if writer is not None and direction == "server":
+            status.audio_bytes = writer.audio_out_chars * 3 // 4
         proxy._status_changed()
 
 
@@ -208,7 +208,7 @@ class RecordingProxy:
 
     def _status_changed(self, now: bool = False) -> None:
         """Schedule a status update: at once, or at most every 0.25 s while streaming."""
-        if self.on_status is None:
+        if self.on_status is None or (self._status_timer is not None and not now):
             return
         loop = asyncio.get_running_loop()
         if now:
