@@ -39,7 +39,22 @@ def test_the_span_is_the_payload() -> None:
     short = json.dumps(delta(delta="AAAA"), separators=(",", ":")).encode()
     assert audio_payload_span(short) is None  # too short to be worth it
     escaped = COMPACT.replace(AUDIO[:4], "\\u0041AAA", 1).encode()
-    assert audio_payload_span(escaped) is None  # escapes: the general path decodes them
+    assert audio_payload_span(escaped) is not None  # the payload is the writer's to check
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: t.replace(AUDIO[:4], "\\u0041AAA", 1),  # an escape in the payload
+    lambda t: t.replace('"event_1"', '"ev\\u0065nt_1"', 1),  # an escape around it
+    lambda t: t.replace(AUDIO[:4], "AA\\nA", 1),  # an escaped newline in the payload
+])
+def test_an_audio_event_with_an_escape_is_recorded_whole(tmp_path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "c.jsonl"
+    text = change(COMPACT)
+    with CassetteWriter(path) as w:
+        w.connect(0)
+        w.text_event(0, "server", 1.0, text.encode())
+    (event,) = [x for x in Cassette.load(path).iter_episode(0) if isinstance(x, Event)]
+    assert event.event == json.loads(text)  # recorded decoded, as the general path does
 
 
 def lines_of(path: Path) -> list[str]:

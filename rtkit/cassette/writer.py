@@ -195,6 +195,9 @@ class CassetteWriter:
         if span is not None and self._audio(conn, dir, t, buf, start, end, span):
             self._flushed()
             return
+        if span is None and self._plain(conn, dir, t, bytes(buf[start:end])):
+            self._flushed()
+            return
         try:
             text = bytes(buf[start:end]).decode("utf-8")
         except UnicodeDecodeError:
@@ -217,6 +220,8 @@ class CassetteWriter:
         a, b = span
         head, tail = buf[start:a], buf[b:end]
         around = head + tail  # the event with an empty payload
+        if around.find(b"\\") >= 0 or around.find(b"\n") >= 0 or around.find(b"\r") >= 0:
+            return False  # an escape (the general path reads the event decoded), a newline
         if self._filtered(around):
             try:
                 head = self.redactor.text(bytes(head).decode("utf-8")).encode("utf-8")
@@ -228,29 +233,50 @@ class CassetteWriter:
         if payload.translate(None, _BASE64) or (self._b64_secrets and self._has_secret(payload)) \
                 or not self._is_json(around):
             return False  # not plain base64, a live secret, not JSON: the general path decides
-        key = (conn, dir, t)
-        if key == self._line_key and self._last_t.get(conn) == self._line_t \
-                and not self._sink.closed:
-            line_head = self._line_head  # the frames of one relayed chunk share their time
-        else:
-            n = self._conn(conn, t)
-            self._line_key, self._line_t = key, self._last_t[conn]
-            line_head = self._line_head = event_line_head(n, dir, self._line_t).encode()
         self.n_events += 1
         if dir == "server":
             self.audio_out_chars += b - a
         self._lineno += 1
-        self._sink.write_line(line_head + head, payload, tail + b"}")
+        self._sink.write_line(self._event_head(conn, dir, t) + head, payload, tail + b"}")
         return True
+
+    def _plain(self, conn: int, dir: str, t: float, raw: bytes) -> bool:
+        """The fast path for a small event no filter would change (no escape, no newline, no
+        secret or secret's shape): checked to be a JSON object and written as it came,
+        without decoding, filtering or encoding it. False (nothing written) otherwise."""
+        if self.redactor.before_record_event is not None or raw[:1] != b"{" \
+                or raw.find(b"\\") >= 0 or raw.find(b"\n") >= 0 or raw.find(b"\r") >= 0 \
+                or self._filtered(raw):
+            return False
+        try:
+            _check_json(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
+            return False
+        self.n_events += 1
+        self._lineno += 1
+        self._sink.write_line(self._event_head(conn, dir, t) + raw + b"}")
+        return True
+
+    def _event_head(self, conn: int, dir: str, t: float) -> bytes:
+        """`event_line_head` as bytes, for `conn` at `t` (made once for the frames of one
+        relayed chunk, which share their time)."""
+        key = (conn, dir, t)
+        if key == self._line_key and self._last_t.get(conn) == self._line_t \
+                and not self._sink.closed:
+            return self._line_head
+        n = self._conn(conn, t)
+        self._line_key, self._line_t = key, self._last_t[conn]
+        self._line_head = event_line_head(n, dir, self._line_t).encode()
+        return self._line_head
 
     def _has_secret(self, text: bytes) -> bool:
         return any(text.find(secret) >= 0 for secret in self._secrets)
 
     def _is_json(self, text: bytes) -> bool:
-        """Whether `text` (an event without its payload, no backslash in it: see
-        `audio_payload_span`) is one JSON value. Printable ASCII without escapes is JSON when
-        its shape is, the text with every string emptied: the shapes of a stream's audio
-        events are few, so each is parsed once."""
+        """Whether `text` (an event without its payload, no backslash in it) is one JSON
+        value. Printable ASCII without escapes is JSON when its shape is, the text with every
+        string emptied: the shapes of a stream's audio events are few, so each is parsed
+        once."""
         parts = text.split(b'"')
         if len(parts) % 2 == 0 or text.translate(None, _PRINTABLE):  # (odd quotes: not JSON)
             try:
@@ -272,8 +298,8 @@ class CassetteWriter:
         return known
 
     def _filtered(self, text: bytes) -> bool:
-        """Whether a filter might change `text` (UTF-8, without escapes: see
-        `audio_payload_span`): a user pattern, a secret's shape, a live secret."""
+        """Whether a filter might change `text` (UTF-8, without escapes): a user pattern, a
+        secret's shape, a live secret."""
         find = text.find  # (bytes `in` is slower: it tries the needle as an int first)
         return bool(self.redactor.patterns) or find(b"sk-") >= 0 or find(b"ek_") >= 0 \
             or find(b"Bearer") >= 0 or self._has_secret(text)
