@@ -41,10 +41,12 @@ def response_burst(n: int, deltas: int = 3, audio: int = 0) -> list[dict[str, An
 class TurnUpstream:
     """`async with TurnUpstream() as up:` then point a proxy at `up.url`."""
 
-    def __init__(self, behaviour: str = "", deltas: int = 3, audio: int = 0) -> None:
+    def __init__(self, behaviour: str = "", deltas: int = 3, audio: int = 0,
+                 subprotocols: list[str] | None = None) -> None:
         self.behaviour = behaviour
         self.deltas = deltas
         self.audio = audio
+        self.subprotocols = subprotocols
         self.closes: list[int | None] = []  # close code each connection ended with
         self.received: list[str | bytes] = []
         self.paths: list[str] = []
@@ -101,7 +103,8 @@ class TurnUpstream:
 
     async def __aenter__(self) -> TurnUpstream:
         self._server = await serve(self._handle, "127.0.0.1", 0, max_size=None,
-                                   process_request=self._process_request)
+                                   process_request=self._process_request,
+                                   subprotocols=self.subprotocols)  # type: ignore[arg-type]
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://127.0.0.1:{port}/v1/realtime"
         return self
