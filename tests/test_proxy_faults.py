@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -318,21 +319,41 @@ async def test_a_full_disk_stops_recording_not_relaying(tmp_path: Path, small_di
     assert 0 < len(events) < deltas and episode.close is None  # cut off where the disk filled
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Path:
-    """A 256 KB file system (tmpfs; mounting needs root), else skip."""
+@pytest.fixture(params=["tmpfs", "injected"])
+def small_disk(request: pytest.FixtureRequest, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory where only 256 KB can be written: a 256 KB tmpfs (mounting it needs root;
+    skipped otherwise), and, everywhere, the cassette sink's writes failing with ENOSPC past
+    256 KB, as a full disk's do."""
+    import errno
     import os
     import subprocess
 
+    import rtkit.cassette.sink as sink
+
     where = tmp_path / "small"
     where.mkdir()
+    if request.param == "injected":
+        room = [256 * 1024]
+
+        def write_all(fd: int, data: bytes) -> None:
+            n = min(room[0], len(data))
+            if n:
+                sink.os.write(fd, data[:n])  # type: ignore[attr-defined]
+                room[0] -= n
+            if n < len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(sink, "_write_all", write_all)
+        monkeypatch.setattr(sink, "_write_parts",
+                            lambda fd, parts, total: write_all(fd, b"".join(parts)))
+        yield where
+        return
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+        pytest.skip("mounting a small tmpfs needs root (the injected case runs anyway)")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
                           capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode()}")
     yield where
     subprocess.run(["umount", str(where)], check=True)
-
-
