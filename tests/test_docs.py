@@ -38,8 +38,8 @@ Ports: the port a doc shows for a server stands for the port it really got (serv
 on port 0); a command naming a port no server of the doc listens on fails. Printed output is
 compared line by line; a `...` line stands for any number of lines, and only what must vary
 is replaced on both sides (tests/doc_blocks.py's rules: dates and times, rtkit's version,
-pids, pytest's run time, an inspect timeline's times, a client's own event ids, a client's
-loopback port).
+pids, pytest's run time, an inspect timeline's times and the order of its opening
+`session.created` / `session.update`, a client's own event ids, a client's loopback port).
 """
 
 from __future__ import annotations

@@ -44,6 +44,14 @@ def test_matching_and_the_normalisation_rules() -> None:
     assert normalise("    0.004  nobody") == "    0.004  nobody"  # not a timeline line
     assert normalise('  actual:   {"event_id": "evt_L4E3d5kWWYaMphAWZ", "type"') == \
         '  actual:   {"event_id": "<client id>", "type"'
+    opening = ["episode 0  /v1/realtime  0.64 s  (7 client / 49 server events)  closed 1000",
+               "    0.002  server     session.created (gpt-realtime)",
+               "    0.003  client     session.update (output text)",
+               "    0.004  client     response.create"]
+    swapped = [opening[0], opening[2], opening[1], opening[3]]
+    assert normalise("\n".join(opening)) == normalise("\n".join(swapped))  # a race at connect
+    assert normalise("\n".join([*opening[:2], opening[3], opening[2]])) != \
+        normalise("\n".join(opening))  # but only there
     assert normalise('  expected: {"event_id": "evt_L4E3d5kWWYaMphAWZ"') == \
         '  expected: {"event_id": "evt_L4E3d5kWWYaMphAWZ"'  # the recorded one must match
 
