@@ -35,6 +35,7 @@ __all__ = ["DocSession", "Failure"]
 
 _PORT = re.compile(r"127\.0\.0\.1:(\d+)")
 _CONSOLE = ("console", "bash", "shell", "sh")
+_NOT_RUN = {"same-as", "run-by", "file", "fragment", "illustration", "output-of"}  # checked so
 # the README's pyproject.toml: what a test module of the docs runs with
 _CONFIG = "pyproject.toml"
 
@@ -162,6 +163,10 @@ class DocSession:
             handled = True
         if handled:
             return
+        if ("with" in marks or "exit" in marks) and block.lang not in _CONSOLE:
+            raise Failure(f"{block.id}: `with` and `exit` are for console blocks")
+        if "needs-key" in marks and block.lang not in (*_CONSOLE, "python"):
+            raise Failure(f"{block.id}: `needs-key` is for console and python blocks")
         if block.lang == "python":
             self._python(block, index)
         elif block.lang == "text" and index > 0 and self._is_output(index):
@@ -178,7 +183,7 @@ class DocSession:
 
     def _is_output(self, index: int) -> bool:
         before = self.blocks[index - 1]
-        return before.lang == "python" and not before.marks
+        return before.lang == "python" and not set(before.marks) & _NOT_RUN
 
     def close(self) -> list[str]:
         """Stop every server still running (SIGTERM); the problems: a non-zero exit."""
@@ -302,7 +307,8 @@ class DocSession:
             return
         after = self.blocks[index + 1] if index + 1 < len(self.blocks) else None
         expected = after.text.splitlines() if after and after.lang == "text" else []
-        code, out = self.run_python(self.map_ports(block.text), block.id)
+        env = self._key_env() if "needs-key" in block.marks else {}
+        code, out = self.run_python(self.map_ports(block.text), block.id, env=env)
         if code != 0:
             raise Failure(f"{block.id}: exited {code}:\n" + "\n".join(out))
         self.compare(expected, out, block.id)
@@ -365,10 +371,11 @@ class DocSession:
 
     def _console(self, block: Block) -> None:
         lead, found = commands(block.text)
-        env = dict(self.env)
-        if "needs-key" in block.marks:  # the live API's stand-in: the fake, with a key
-            env["RTKIT_UPSTREAM_URL"] = self._fake_for_key().url
-            env["OPENAI_API_KEY"] = _PLACEHOLDER_KEY
+        env = {**self.env, **(self._key_env() if "needs-key" in block.marks else {})}
+        if "with" in block.marks and not any(
+                shlex.split(c.line)[:1] == ["rtkit"] and is_server(shlex.split(c.line)[1:])
+                for c in found):
+            raise Failure(f"{block.id}: `with` a driver, but the block starts no server")
         if lead:
             self._stop_shown(block, lead)
         elif not found:
@@ -540,6 +547,11 @@ class DocSession:
                               f"printed {len(actual)}:\n" + "\n".join(actual)
                               + f"\n({exc})") from None
         self.compare(expected, actual, where)
+
+    def _key_env(self) -> dict[str, str | None]:
+        """What a needs-key block gets: the fake as its upstream, and a placeholder key."""
+        return {"RTKIT_UPSTREAM_URL": self._fake_for_key().url,
+                "OPENAI_API_KEY": _PLACEHOLDER_KEY}
 
     def _fake_for_key(self) -> Any:
         """The stand-in for the live API that needs-key blocks record from."""
