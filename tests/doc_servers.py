@@ -42,6 +42,9 @@ class Server:
         self._reader.start()
         self.port: int | None = None
         self.url: str | None = None
+        self.where = ""  # the doc block that started it
+        self.want_exit = 0  # its exit status when stopped, as the doc says
+        self.shown: list[str] | None = None  # what the doc shows it prints later
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

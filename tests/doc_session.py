@@ -186,17 +186,34 @@ class DocSession:
         return before.lang == "python" and not set(before.marks) & _NOT_RUN
 
     def close(self) -> list[str]:
-        """Stop every server still running (SIGTERM); the problems: a non-zero exit."""
+        """Stop every server still running (SIGTERM); the problems found."""
         problems = []
         for server in self.servers:
             if server.running:
-                code, rest = server.stop(signal.SIGTERM)
-                if code != 0:
-                    problems.append(f"`rtkit {' '.join(server.args)}` exited {code} on SIGTERM:"
-                                    "\n" + "\n".join(rest))
+                try:
+                    self._stop(server, signal.SIGTERM, None, "at the end of the doc")
+                except Failure as exc:
+                    problems.append(str(exc))
         if self._key_fake is not None:
             self._key_fake.__exit__(None, None, None)
         return problems
+
+    def _stop(self, server: Server, sig: int, shown: list[str] | None, where: str,
+              printed: list[str] | None = None) -> None:
+        """Stop a server the doc started. What it printed since its URL (`printed`, already
+        read, then the rest) must be what its block showed after the URL (if it did) followed
+        by `shown` (what a `^C` block shows, if any); it must exit as the doc says."""
+        code, rest = server.stop(sig)
+        rest = [*(printed or []), *rest]
+        if server.shown is not None or shown is not None:
+            self.compare([*(server.shown or []), *(shown or [])], rest,
+                         f"{where}: what `rtkit {' '.join(server.args)}` ({server.where}) "
+                         "printed")
+            server.shown = None
+        if code != server.want_exit:
+            raise Failure(f"{where}: `rtkit {' '.join(server.args)}` ({server.where}) exited "
+                          f"{code} on signal {sig}, not {server.want_exit}:\n"
+                          + "\n".join(rest))
 
     def kill(self) -> None:
         """After a failure: make sure nothing the doc started outlives the test."""
@@ -394,13 +411,9 @@ class DocSession:
         if not running:
             raise Failure(f"{block.id}: `^C` but no server of {self.doc} is running")
         server = running[-1]
-        code, rest = server.stop(signal.SIGINT)
-        expected = [line for line in lead if line != "^C"]
-        self.compare(expected, rest, block.id)
-        want = int((block.mark("exit") or ["0"])[0])
-        if code != want:
-            raise Failure(f"{block.id}: `rtkit {' '.join(server.args)}` exited {code} on "
-                          f"Ctrl-C, not {want}")
+        if block.mark("exit"):
+            server.want_exit = int(block.marks["exit"][0])
+        self._stop(server, signal.SIGINT, [line for line in lead if line != "^C"], block.id)
 
     def _command(self, block: Block, command: Command, block_env: dict[str, str | None]) -> None:
         where = f"{block.id}: `$ {command.line}`"
@@ -494,11 +507,7 @@ class DocSession:
                 doc_port = int(found.group(1))
                 holder = self.holders.pop(doc_port, None)
                 if holder is not None and holder.running:  # the port is taken: stop it first
-                    code, rest = holder.stop(signal.SIGINT)
-                    if code != 0:
-                        raise Failure(f"{where}: stopping `rtkit {' '.join(holder.args)}` "
-                                      f"(it held port {doc_port}) exited {code}:\n"
-                                      + "\n".join(rest))
+                    self._stop(holder, signal.SIGINT, None, f"{where} (port {doc_port})")
                 args = [*args[:listen], "127.0.0.1:0", *args[listen + 1:]]
         for arg in args:
             self._check_ports(arg, where)
@@ -507,6 +516,8 @@ class DocSession:
         server_env = dict(os.environ)
         _apply(server_env, env)
         server = Server(args, self.dir, server_env)
+        server.where = block.id
+        server.want_exit = int((block.mark("exit") or [str(command.exit_code)])[0])
         self.servers.append(server)
         expected = list(command.output)
         first = server.start()
@@ -526,27 +537,26 @@ class DocSession:
                               + "\n".join(actual))
             self.compare(expected, actual, where)
             return
+        self.compare(expected[:1], actual, where)  # the URL
+        driven: list[str] = []
         driver = block.mark("with")
         if driver:
             from tests.doc_drivers import WITH
 
-            actual += WITH[driver[0]](self, server)
-        if command.stop is not None:
-            code, rest = server.stop(signal.SIGINT)
-            actual += rest
-            expected += command.stop
-            want = int((block.mark("exit") or [str(command.exit_code)])[0])
-            if code != want:
-                raise Failure(f"{where}: exited {code} on Ctrl-C, not {want}:\n"
-                              + "\n".join(actual))
-        elif len(expected) > len(actual):
+            driven = WITH[driver[0]](self, server)
+        later = expected[1:]  # what it prints after its URL
+        if command.stop is not None:  # stopped in this block: all of it is shown here
+            server.shown = later
+            self._stop(server, signal.SIGINT, command.stop, where, driven)
+        elif driver:  # what the client made it print, now
             try:
-                actual += server.lines(len(expected) - len(actual))
+                driven += server.lines(len(later) - len(driven))
             except AssertionError as exc:
-                raise Failure(f"{where}: the doc shows {len(expected)} lines, the server "
-                              f"printed {len(actual)}:\n" + "\n".join(actual)
-                              + f"\n({exc})") from None
-        self.compare(expected, actual, where)
+                raise Failure(f"{where}: the doc shows {len(later)} lines after the URL, the "
+                              f"server printed:\n" + "\n".join(driven) + f"\n({exc})") from None
+            self.compare(later, driven, where)
+        elif later:  # printed as later blocks use it: checked when it stops
+            server.shown = later
 
     def _key_env(self) -> dict[str, str | None]:
         """What a needs-key block gets: the fake as its upstream, and a placeholder key."""

@@ -14,6 +14,7 @@ from tests.doc_session import DocSession, Failure
 
 def run_doc(tmp_path: Path, text: str) -> DocSession:
     """Run every block of a doc made of `text`, then stop its servers (exit 0 required)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     doc = tmp_path / "doc.md"
     doc.write_text(text)
     work = tmp_path / "work"
@@ -25,7 +26,9 @@ def run_doc(tmp_path: Path, text: str) -> DocSession:
     session = DocSession(str(doc), work, no_pytester)
     try:
         session.run_through(len(session.blocks) - 1)
-        assert session.close() == []
+        problems = session.close()
+        if problems:
+            raise Failure("\n".join(problems))
     finally:
         session.kill()
     return session
@@ -138,3 +141,34 @@ rtkit fake: #1 GA /v1/realtime (no key): 0 client / 1 server events, 0 error eve
 """)
     assert not session.servers[0].running
     assert session.ports[8766] != 8766
+
+
+LATER = """
+```console
+$ rtkit fake --listen 127.0.0.1:8766
+ws://127.0.0.1:8766/v1/realtime
+rtkit fake: #1 GA /v1/realtime (no key): 0 client / 1 server events, 0 error event(s), closed {code}
+```
+
+```python
+import asyncio
+
+from websockets.asyncio.client import connect
+
+
+async def main() -> None:
+    async with connect("ws://127.0.0.1:8766/v1/realtime") as ws:
+        await ws.recv()
+
+
+asyncio.run(main())
+```
+"""
+
+
+def test_what_a_server_prints_later_is_checked_when_it_stops(tmp_path: Path) -> None:
+    """A server block may show lines that a later block makes it print; they are compared
+    when the server stops (here at the end of the doc)."""
+    run_doc(tmp_path / "a", LATER.format(code=1000))
+    with pytest.raises(Failure, match=r"(?s)the doc shows\n.*closed 1001\nbut the run"):
+        run_doc(tmp_path / "b", LATER.format(code=1001))
