@@ -50,21 +50,24 @@ class Block:
 
 
 def _marks(before: str, where: str) -> dict[str, list[str]]:
-    before = before.rstrip()
-    if not before.endswith("-->"):
-        return {}
-    match = _MARKER.fullmatch(before[before.rindex("<!--"):])
-    if match is None:
-        return {}
+    """The keys of the doc-test markers among the comments right before a fence (other
+    comments may sit there too)."""
     marks: dict[str, list[str]] = {}
-    for part in match.group(1).split(";"):
-        words = part.split()
-        if not words:
+    before = before.rstrip()
+    while before.endswith("-->") and "<!--" in before:
+        start = before.rindex("<!--")
+        match = _MARKER.fullmatch(before[start:])
+        before = before[:start].rstrip()
+        if match is None:
             continue
-        if words[0] not in KEYS:
-            raise ValueError(f"{where}: unknown doc-test marker {words[0]!r} "
-                             f"(known: {', '.join(sorted(KEYS))})")
-        marks[words[0]] = words[1:]
+        for part in match.group(1).split(";"):
+            words = part.split()
+            if not words:
+                continue
+            if words[0] not in KEYS:
+                raise ValueError(f"{where}: unknown doc-test marker {words[0]!r} "
+                                 f"(known: {', '.join(sorted(KEYS))})")
+            marks[words[0]] = words[1:]
     return marks
 
 

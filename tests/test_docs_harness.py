@@ -71,6 +71,8 @@ def test_blocks_markers_and_commands(tmp_path: Path) -> None:
     assert lead == []
     assert [(c.line, c.exit_code, c.output, c.stop) for c in found] == [
         ("rtkit x", 2, ["out"], None), ("rtkit y &", 0, [], ["bye"])]
+    doc.write_text("<!-- doc-test: fragment -->\n<!-- another tool's -->\n```python\n```\n")
+    assert blocks(str(doc))[0].marks == {"fragment": []}
     doc.write_text("<!-- doc-test: fragmnet -->\n```python\npass\n```\n")
     with pytest.raises(ValueError, match="unknown doc-test marker 'fragmnet'"):
         blocks(str(doc))
