@@ -17,9 +17,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.doc_blocks import ROOT, blocks
 from tests.doc_servers import WAIT, Server
+
+if TYPE_CHECKING:
+    from tests.doc_session import DocSession
 
 __all__ = ["OUTPUTS", "WITH", "provide"]
 
@@ -44,11 +48,8 @@ def _base_url(server: Server) -> str:
     return server.url.removesuffix("/realtime")
 
 
-def readme_app(session: object, server: Server) -> list[str]:
+def readme_app(session: DocSession, server: Server) -> list[str]:
     """The README's app.py (the official SDK: a tool call, then the answer) against it."""
-    from tests.doc_session import DocSession
-
-    assert isinstance(session, DocSession)
     app = next(b for b in blocks("README.md") if b.mark("file") == ["app.py"])
     code, out = session.run_python(app.text, "README.md app.py",
                                    env={"REALTIME_BASE_URL": _base_url(server)})
@@ -77,7 +78,7 @@ async def _ask(url: str, question: str) -> str:
     return ""
 
 
-def curl_then_italy(session: object, server: Server) -> list[str]:
+def curl_then_italy(session: DocSession, server: Server) -> list[str]:
     """A plain HTTP GET (what `curl` sends), then a client that asks about Italy where the
     cassette has France."""
     assert server.url is not None
@@ -111,7 +112,7 @@ def _env() -> dict[str, str]:
     return base_env()
 
 
-def serve_follows_cassette(session: object) -> list[str]:
+def serve_follows_cassette(session: DocSession) -> list[str]:
     """`rtkit serve` and a client that asks what the text_turn cassette asks."""
     def client(url: str) -> None:
         answer = asyncio.run(_ask(url, "What is the capital of France?"))
@@ -120,7 +121,7 @@ def serve_follows_cassette(session: object) -> list[str]:
     return _serve([TEXT_TURN], client, "closed by")
 
 
-def serve_unplayed(session: object) -> list[str]:
+def serve_unplayed(session: DocSession) -> list[str]:
     """`rtkit serve --quiet` and a client that reads `session.created` and leaves."""
     def client(url: str) -> None:
         async def main() -> None:
@@ -134,7 +135,7 @@ def serve_unplayed(session: object) -> list[str]:
     return _serve([TEXT_TURN, "--quiet"], client, None)
 
 
-def replay_mismatch(session: object) -> list[str]:
+def replay_mismatch(session: DocSession) -> list[str]:
     """The exception rtkit's client raises when it asks about Italy (ReplayTransport)."""
     from rtkit import CannotOverwriteExistingCassetteException, RealtimeClient, ReplayTransport
 
@@ -155,7 +156,7 @@ def replay_mismatch(session: object) -> list[str]:
     return asyncio.run(main()).replace(str(ROOT) + "/", "").splitlines()
 
 
-def assertion_failure(session: object) -> list[str]:
+def assertion_failure(session: DocSession) -> list[str]:
     """The report of a failed `expect` check: the reference tool call replayed, then a
     check for Berlin where the model asked about Paris."""
     from rtkit import RealtimeClient, ReplayTransport
@@ -240,11 +241,11 @@ def provide(name: str, directory: Path) -> None:
         shutil.copy(FILES / name, directory / name)
 
 
-WITH: dict[str, Callable[[object, Server], list[str]]] = {
+WITH: dict[str, Callable[[DocSession, Server], list[str]]] = {
     "readme-app": readme_app,
     "curl-then-italy": curl_then_italy,
 }
-OUTPUTS: dict[str, Callable[[object], list[str]]] = {
+OUTPUTS: dict[str, Callable[[DocSession], list[str]]] = {
     "serve-follows-cassette": serve_follows_cassette,
     "serve-unplayed": serve_unplayed,
     "replay-mismatch": replay_mismatch,
