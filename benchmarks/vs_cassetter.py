@@ -233,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=7, help="alternating pairs (>= 5)")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 200 and 400 events, 2 pairs, target not judged")
+                        help="a smoke run: 100 and 200 events, 2 pairs, target not judged")
     args = parser.parse_args(argv)
-    sizes = (200, 400) if args.quick else SIZES
+    sizes = (100, 200) if args.quick else SIZES
     pairs = 2 if args.quick else args.pairs
     peer = have_cassetter()
     if peer:
