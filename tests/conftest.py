@@ -1,12 +1,36 @@
 """Shared test set-up: the repository root on sys.path, so tests can import
 `cassettes.make_reference` (the scenarios behind the reference cassettes) and
-`tests.scripted_server`."""
+`tests.scripted_server`; and cassetter's pytest plugin off in the pytest runs tests start."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# cassetter (the `bench` extra, for benchmarks/vs_cassetter.py) has a pytest plugin that
+# registers --record-mode, as pytest-recording does: pytest does not start with both installed.
+# pyproject.toml's addopts turn it off for this run; the pytest runs tests start (pytester,
+# subprocesses) get it through PYTEST_ADDOPTS. Without cassetter, `-p no:cassetter` does nothing.
+NO_CASSETTER = "-p no:cassetter"
+if NO_CASSETTER not in os.environ.get("PYTEST_ADDOPTS", ""):
+    os.environ["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} {NO_CASSETTER}"
+
+
+@pytest.fixture(autouse=True)
+def _pytester_without_cassetter(request: pytest.FixtureRequest) -> Iterator[None]:
+    """pytester clears PYTEST_ADDOPTS for its runs: set it again after it did."""
+    if "pytester" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("pytester")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTEST_ADDOPTS", NO_CASSETTER)
+        yield

@@ -51,3 +51,18 @@ def test_tools_memory_prints_each_tools_peak_rss_and_the_inspect_ratio() -> None
         assert float(m.group(1)) < 100, out  # a 5 MB cassette is streamed by every tool
     assert re.search(r"inspect / streaming json\.loads: \d+\.\d\d \(median of 1 pairs, "
                      r"\d+\.\d\d-\d+\.\d\d\); target <= 2\.0 (PASS|FAIL)", out), out
+
+
+def test_vs_cassetter_measures_rtkit_always_and_the_peer_when_installed() -> None:
+    import importlib.util
+
+    out = run("vs_cassetter.py", "--quick")
+    for kind in ("record direct", "record rtkit", "replay rtkit", "replay rtkit lazy"):
+        assert re.search(rf"^  {kind} +[\d,]+ events/s", out, re.M), (kind, out)
+    assert re.search(r"recording overhead rtkit/direct: \d+\.\d\d \(median of 2", out), out
+    if importlib.util.find_spec("cassetter") is None:  # an optional peer: the `bench` extra
+        assert "cassetter is not installed (pip install -e '.[bench]'): rtkit alone" in out
+        return
+    assert re.search(r"recording overhead cassetter/direct: \d+\.\d\d", out), out
+    assert re.search(r"replay ratio rtkit vs cassetter: \d+\.\d\dx \(median of 2 per-pair "
+                     r"ratios, [\d.]+-[\d.]+; target >= 2\.0\) (PASS|FAIL)", out), out
