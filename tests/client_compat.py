@@ -110,7 +110,7 @@ async def record_and_replay(converse: Converse, tmp_path: Path, *,
     finally:
         code, err = await finish(same)
     assert code == 0, err
-    assert replayed == recorded
+    assert replayed == recorded, f"recorded:\n{recorded}\nreplayed:\n{replayed}"
 
     mismatch: BaseException | None = None
     try:
