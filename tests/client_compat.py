@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 from rtkit.cassette import Cassette
 from rtkit.fake import FakeRealtimeAPI
@@ -48,6 +54,61 @@ def load_example(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def npm_packages(name: str, *specs: str) -> Path:
+    """A directory whose node_modules holds the npm packages SPECS, installed from the registry
+    on first use into a cache (`<RTKIT_JS_CACHE>-NAME`, beside tests/test_js_client.py's,
+    default ~/.cache/rtkit-tests/js-NAME). The install goes to a temporary directory that is
+    renamed into place, so concurrent runs never see half a tree. Skips the test without node
+    and npm, or when the registry cannot be reached."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are not installed")
+    root = Path(os.environ.get("RTKIT_JS_CACHE", Path.home() / ".cache" / "rtkit-tests" / "js"))
+    target = root.parent / f"{root.name}-{name}"
+    stamp = target / "rtkit-specs.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == list(specs):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(work), *specs],
+                       check=True, capture_output=True, timeout=180)
+        (work / "rtkit-specs.json").write_text(json.dumps(list(specs)))
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(work, target)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"npm could not install {' '.join(specs)} (offline?): {exc}")
+    except OSError:  # another run put its copy in place first
+        if not stamp.exists():
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def node_client(script: Path, js_dir: Path, *node_args: str,
+                env: dict[str, str] | None = None) -> Converse:
+    """A `converse` that runs `node [NODE_ARGS] SCRIPT URL QUESTION...` from `js_dir` (ESM
+    resolves packages beside the script, so it is copied there) and reads the JSON line it
+    prints last; a non-zero exit (the script's way to fail on an error event) raises with its
+    stderr."""
+    shutil.copy(script, js_dir / script.name)
+
+    async def converse(url: str, questions: list[str]) -> dict[str, Any]:
+        proc = await asyncio.create_subprocess_exec(
+            "node", *node_args, str(js_dir / script.name), url, *questions, cwd=js_dir,
+            env={**os.environ, **(env or {})},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        if proc.returncode != 0:
+            raise RuntimeError(f"node exited {proc.returncode}: {err.decode()}")
+        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return result
+
+    return converse
 
 
 async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
