@@ -22,6 +22,15 @@ import pytest
 
 from rtkit.cassette import Cassette
 from rtkit.fake import FakeRealtimeAPI
+from rtkit.server.proxy import RecordingProxy
+from tests.client_compat import (
+    EXAMPLES,
+    REPLIES,
+    finish,
+    node_client,
+    record_and_replay,
+    start,
+)
 
 PACKAGE = "openai-realtime-api@1.0.8"
 SCRIPT = Path(__file__).parent / "js" / "weather_turn.mjs"
@@ -122,3 +131,40 @@ async def _wait(proc: asyncio.subprocess.Process) -> tuple[int, str]:
     except asyncio.TimeoutError:
         return await _finish(proc)
     return proc.returncode or 0, err.decode()
+
+
+async def test_js_reference_client_port_records_and_replays_unchanged(tmp_path: Path) -> None:
+    """docs/clients.md's app for the port: a text turn and a tool round trip, replayed from
+    `rtkit serve` unchanged; a changed user message ends it with the mismatch."""
+    converse = node_client(EXAMPLES / "realtime_api_port.mjs", _js_dir())
+    run = await record_and_replay(converse, tmp_path)
+    assert run.recorded["said"] == [
+        "assistant: Hi! How can I help?",
+        'tool call: get_weather {"location": "Paris"}',
+        "assistant: It is sunny in Paris, 21 degrees.",
+    ]
+    assert run.recorded["seen"][0] == "session.created"
+    assert "replay_mismatch" in str(run.mismatch)
+
+
+async def test_a_wait_for_next_completed_item_loop_sees_every_item_at_recorded_pace(
+        tmp_path: Path) -> None:
+    """The reference client's README loop (`await client.waitForNextCompletedItem()` in a
+    loop) listens only while it is awaiting: items completed in the same burst as the one it
+    just got are lost. At instant pace the replay sends each answer as one burst and the loop
+    misses items (here 5 of 6 runs lost the function call or the answer); `--pace recorded`
+    keeps the gaps the live session had, and the loop sees every item, as it did live."""
+    js_dir = _js_dir()
+    converse = node_client(Path(__file__).parent / "js" / "completed_items_loop.mjs", js_dir)
+    cassette = tmp_path / "loop.jsonl"
+    async with (FakeRealtimeAPI(REPLIES) as fake,
+                RecordingProxy(cassette, upstream_url=fake.url) as proxy):
+        recorded = await converse(proxy.url, [])
+    every_item = ["user", "function_call", "function_call_output", "assistant"]
+    assert recorded == {"items": every_item, "answered": True}
+    server, url = await start("serve", str(cassette), "--listen", "127.0.0.1:0",
+                              "--pace", "recorded", "--max-connections", "1")
+    replayed = await converse(url, [])
+    code, err = await finish(server)
+    assert code == 0, err
+    assert replayed == recorded
