@@ -23,20 +23,24 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+import os
 import re
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 __all__ = [
     "Conversation",
     "ConversationAssertionError",
     "EventCursor",
+    "EventLog",
     "Expect",
     "ItemCursor",
     "RecordedEvent",
+    "attach",
+    "detach",
     "rt_conversation",
     "watch",
 ]
@@ -52,10 +56,12 @@ class ConversationAssertionError(AssertionError):
 
 @dataclass(frozen=True)
 class RecordedEvent:
-    """One event seen on the connection: `source` is "server" or "client"."""
+    """One event seen on the connection: `source` is "server" or "client"; `conn` the
+    connection (episode) it belongs to, when known."""
 
     source: str
     event: Mapping[str, Any]
+    conn: int | None = None
 
     @property
     def type(self) -> str:
@@ -65,7 +71,74 @@ class RecordedEvent:
 
 # --------------------------------------------------------------------------- event logs
 
-_LOGS: weakref.WeakKeyDictionary[Any, list[RecordedEvent]] = weakref.WeakKeyDictionary()
+
+class EventLog:
+    """Frames a server saw live (a replay server or a recording proxy), in arrival order.
+
+    `add(conn, direction, frame)` is the servers' `on_frame` hook: it only stores the frame,
+    on the server's thread; frames are parsed when `events()` is read. Frames that are not
+    JSON objects (binary, invalid JSON) are left out of `events()`.
+    """
+
+    def __init__(self) -> None:
+        self._raw: list[tuple[int, str, str | bytes]] = []
+        self._events: list[RecordedEvent] = []
+        self._parsed = 0
+        self._lock = threading.Lock()
+
+    def add(self, conn: int, direction: str, frame: str | bytes) -> None:
+        """Record one frame (`direction`: "client" or "server")."""
+        self._raw.append((conn, direction, frame))
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def events(self) -> list[RecordedEvent]:
+        """The JSON events so far, both directions (a new list each call)."""
+        with self._lock:
+            end = len(self._raw)
+            for conn, direction, frame in self._raw[self._parsed:end]:
+                if isinstance(frame, bytes):
+                    continue
+                try:
+                    event = json.loads(frame)
+                except (ValueError, RecursionError):
+                    continue
+                if isinstance(event, dict):
+                    self._events.append(RecordedEvent(direction, event, conn))
+            self._parsed = end
+            return list(self._events)
+
+
+_LOGS: weakref.WeakKeyDictionary[Any, list[RecordedEvent] | EventLog] = (
+    weakref.WeakKeyDictionary()
+)
+_PATH_LOGS: dict[str, EventLog] = {}
+
+
+def _path_key(path: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.fspath(path))
+
+
+def attach(source: Any, log: EventLog) -> None:
+    """Make `rt_conversation(source)` read `log` (what a server sees live).
+
+    `source` is any object (a server, the `rt_cassette` object) or a cassette path; a path
+    reads the log until `detach(path)`, then the file again. The plugin attaches its servers,
+    `rt_cassette` and the cassette path for the duration of each test.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        _PATH_LOGS[_path_key(source)] = log
+    else:
+        _LOGS[source] = log
+
+
+def detach(source: Any) -> None:
+    """Undo `attach` (a no-op when `source` is not attached)."""
+    if isinstance(source, (str, os.PathLike)):
+        _PATH_LOGS.pop(_path_key(source), None)
+    else:
+        _LOGS.pop(source, None)
 
 
 def watch(client: Any) -> list[RecordedEvent]:
@@ -75,7 +148,7 @@ def watch(client: Any) -> list[RecordedEvent]:
     sees the whole session; call it yourself for clients you build.
     """
     log = _LOGS.get(client)
-    if log is not None:
+    if isinstance(log, list):
         return log
     log = []
 
@@ -99,7 +172,8 @@ def _to_recorded(obj: Any, default_source: str = "server") -> RecordedEvent:
     event = getattr(obj, "event", None)  # a cassette Event line: .dir, .event
     if isinstance(event, Mapping):
         src = getattr(obj, "dir", None) or getattr(obj, "source", None) or default_source
-        return RecordedEvent(str(src), event)
+        conn = getattr(obj, "conn", None)
+        return RecordedEvent(str(src), event, conn if isinstance(conn, int) else None)
     raise TypeError(f"cannot read an event from {type(obj).__name__}")
 
 
@@ -778,24 +852,47 @@ def rt_conversation(source: Any, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> C
     """The conversation to assert on, from any of:
 
     - a `RealtimeClient` (its items; its events when `watch`ed, as the `rt_client` fixture does),
-    - an `rt_server` (a replay server or recording proxy) or a cassette (`Cassette`, a path):
-      events of all episodes, items rebuilt from the server events,
+    - the `rt_server` or `rt_cassette` fixture, or the test's cassette path, during the test:
+      what the replay server or recording proxy has seen so far (both directions, every
+      connection), in record and replay modes alike,
+    - a cassette (`Cassette`, a path): events of all episodes,
     - a list of events (dicts, `{"source": ..., "event": ...}` records or cassette event lines),
     - a `Conversation` (returned as is).
+
+    Except for a client, the items are rebuilt from the server events.
     """
     if isinstance(source, Conversation):
         return source
     if _looks_like_client(source):
         events = _LOGS.get(source)
         items = list(source.conversation.get_items())
+        if isinstance(events, EventLog):
+            events = events.events()
         return Conversation(events if events is not None else [], items, sample_rate, "client")
-    if isinstance(source, (str, Path)):
+    label = "" if isinstance(source, (list, tuple)) else type(source).__name__
+    log = _attached_log(source)
+    if log is not None:
+        events = log.events()
+        return Conversation(events, _items_from_events(events), sample_rate, label)
+    if isinstance(source, (str, os.PathLike)):
         from rtkit.cassette import Cassette
 
         source = Cassette.load(source)
+        label = "Cassette"
+    elif callable(getattr(source, "load", None)):  # `rt_cassette` outside a test's session
+        source = source.load()
     events = _events_of(source)
-    label = "" if isinstance(source, (list, tuple)) else type(source).__name__
     return Conversation(events, _items_from_events(events), sample_rate, label)
+
+
+def _attached_log(source: Any) -> EventLog | None:
+    if isinstance(source, (str, os.PathLike)):
+        return _PATH_LOGS.get(_path_key(source))
+    try:
+        log = _LOGS.get(source)
+    except TypeError:  # not weakly referenceable (a list, a dict)
+        return None
+    return log if isinstance(log, EventLog) else None
 
 
 def _looks_like_client(obj: Any) -> bool:
@@ -804,14 +901,11 @@ def _looks_like_client(obj: Any) -> bool:
 
 
 def _events_of(source: Any) -> list[RecordedEvent]:
-    """Events of a server, cassette or iterable, in order."""
-    for attr in ("events", "played"):  # recorder / replay server logs
-        value = getattr(source, attr, None)
-        if value is not None and not isinstance(source, (list, tuple)):
-            value = value() if callable(value) else value
-            return [_to_recorded(e) for e in value]
+    """Events of a cassette, an event log or an iterable of events, in order."""
+    if isinstance(source, EventLog):
+        return source.events()
     episodes = getattr(source, "episodes", None)
-    if episodes is not None:  # a Cassette
+    if episodes is not None and not isinstance(episodes, int):  # a Cassette
         out: list[RecordedEvent] = []
         for ep in episodes:
             conn = _get(ep, "conn")
@@ -822,7 +916,17 @@ def _events_of(source: Any) -> list[RecordedEvent]:
                     except TypeError:
                         continue
         return out
-    return [_to_recorded(e) for e in source]
+    try:
+        events = iter(source)
+    except TypeError:
+        raise TypeError(
+            f"rt_conversation() cannot read a {type(source).__name__}: pass a RealtimeClient, "
+            "the rt_server or rt_cassette fixture (or its .path) during the test, a cassette or "
+            "its path, or a list of events. For a server you start yourself, pass "
+            "on_frame=log.add with log = rtkit.assertions.EventLog(), then "
+            "rt_conversation(log)."
+        ) from None
+    return [_to_recorded(e) for e in events]
 
 
 def _items_from_events(events: Sequence[RecordedEvent]) -> list[Any]:

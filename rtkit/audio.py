@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import sys
 import wave
 from typing import TypeAlias
 
@@ -33,6 +34,7 @@ SAMPLE_RATE = 24000
 """Sample rate of the Realtime API's PCM16 audio, in Hz."""
 
 _LE_INT16 = np.dtype("<i2")
+_NATIVE_LE = sys.byteorder == "little"  # int16 storage holds wire bytes as they are
 
 SamplesLike: TypeAlias = "npt.ArrayLike | bytes | bytearray | memoryview"
 PathLike: TypeAlias = "str | os.PathLike[str]"
@@ -166,7 +168,7 @@ class AudioBuffer:
     capacity never touched stays virtual memory, so resident memory follows the samples held.
     """
 
-    __slots__ = ("_data", "_growth", "_len", "_ro")
+    __slots__ = ("_bytes", "_data", "_growth", "_len", "_ro")
 
     def __init__(
         self, initial: SamplesLike | None = None, capacity: int = 0, growth: float = 2.0
@@ -181,6 +183,7 @@ class AudioBuffer:
 
     def _set_storage(self, data: np.ndarray) -> None:
         self._data = data
+        self._bytes = memoryview(data).cast("B")  # byte-level writes: cheaper than numpy's
         ro = data[:]
         ro.flags.writeable = False
         self._ro = ro
@@ -198,34 +201,38 @@ class AudioBuffer:
         need = length + n
         data = self._data
         if need > data.shape[0]:
-            cap = max(need, int(self._growth * data.shape[0]), 4096)
-            new = np.empty(cap, dtype=np.int16)
-            new[:length] = data[:length]
-            self._set_storage(new)
-            data = new
+            self._grow(need)
+            data = self._data
         data[length:need] = arr
         self._len = need
 
     def append_base64(self, b64: str | bytes) -> np.ndarray:
-        """Decode base64 PCM16 and append it; return the new samples (read-only).
+        """Decode base64 PCM16 and append it; return the new samples (a read-only view).
 
-        The fast path for streamed audio deltas: one decode, one copy into the buffer.
+        The fast path for streamed audio deltas: one decode, one copy into the buffer (as
+        bytes, little-endian on the wire and in memory), and the returned samples are a view of
+        the buffer, not another array. An odd trailing byte is ignored.
         """
         raw = _b64decode(b64)
-        samples = np.frombuffer(raw, dtype=_LE_INT16, count=len(raw) // 2)
-        n = samples.shape[0]
+        if not _NATIVE_LE:  # pragma: no cover - big-endian machines
+            samples = np.frombuffer(raw, dtype=_LE_INT16, count=len(raw) // 2)
+            self.append(samples.astype(np.int16))
+            return samples
+        n = len(raw) >> 1
         length = self._len
         need = length + n
-        data = self._data
-        if need > data.shape[0]:
-            cap = max(need, int(self._growth * data.shape[0]), 4096)
-            new = np.empty(cap, dtype=np.int16)
-            new[:length] = data[:length]
-            self._set_storage(new)
-            data = new
-        data[length:need] = samples
+        if need > self._data.shape[0]:
+            self._grow(need)
+        self._bytes[length << 1 : need << 1] = raw if not len(raw) & 1 else memoryview(raw)[:-1]
         self._len = need
-        return samples
+        return self._ro[length:need]
+
+    def _grow(self, need: int) -> None:
+        data = self._data
+        cap = max(need, int(self._growth * data.shape[0]), 4096)
+        new = np.empty(cap, dtype=np.int16)
+        new[: self._len] = data[: self._len]
+        self._set_storage(new)
 
     def view(self) -> np.ndarray:
         """A read-only view of the filled samples (no copy)."""

@@ -19,6 +19,7 @@ COMMANDS = {
     "diff": "diff",
     "scrub": "scrub",
     "audio": "audio",
+    "recover": "recover",
     "fake": "fake",
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "CannotOverwriteExistingCassetteException",
     "CassetteError",
+    "CassetteLockedError",
     "ConnectionClosedError",
     "ConnectionRefusedByServer",
     "ConversationError",
@@ -12,6 +13,7 @@ __all__ = [
     "ReplayError",
     "ReplayTimeout",
     "RtkitError",
+    "RtkitLeftoverWarning",
     "RtkitUnplayedWarning",
     "SecretLeakError",
     "TransportError",
@@ -63,7 +65,28 @@ class ConversationError(RtkitError):
 
 
 class CassetteError(RtkitError):
-    """A cassette is missing, corrupt or cannot be written; the message names file and line."""
+    """A cassette is missing, corrupt or cannot be written; the message names file and line.
+
+    For a problem with one line, ``path``, ``lineno``, ``column`` (1-based, in characters of
+    the line; None when the problem is the whole line) and ``reason`` (the message without
+    the position) say where and what; they are None otherwise.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, lineno: int | None = None,
+                 column: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.lineno = lineno
+        self.column = column
+        self.reason = reason
+
+
+class CassetteLockedError(CassetteError):
+    """Another writer is recording to the same cassette (``holder``: its pid, if known)."""
+
+    def __init__(self, message: str, *, holder: int | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class SecretLeakError(CassetteError):
@@ -89,4 +112,11 @@ class RtkitUnplayedWarning(UserWarning):
     """A replay ended with recorded events never played (the test ended early or the app changed).
 
     Turn it into an error with ``-W error::rtkit.errors.RtkitUnplayedWarning``.
+    """
+
+
+class RtkitLeftoverWarning(UserWarning):
+    """A temporary file beside a cassette is left over from a recording that was killed.
+
+    ``rtkit recover CASSETTE`` lists such files and turns one into a cassette.
     """

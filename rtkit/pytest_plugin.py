@@ -1,29 +1,28 @@
 """rtkit's pytest plugin: options, the `rtkit` marker and the `rt_*` fixtures.
 
 Registered through the `pytest11` entry point. Only wiring lives here; the logic is in
-`rtkit.plugin_support`, `rtkit.record_mode` and `rtkit.assertions`. See docs/pytest.md.
+`rtkit.pytest` (one module per concern), `rtkit.record_mode` and `rtkit.assertions`.
+See docs/pytest.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
 
 from rtkit.assertions import watch
 from rtkit.errors import RtkitError
-from rtkit.plugin_support import (
-    RtCassette,
-    RtOptions,
-    RtSession,
-    cassette_path,
-    default_cassette_name,
-    io_loop,
-    make_cassette,
-    resolve_options,
-)
+from rtkit.pytest.call import guard_call
+from rtkit.pytest.cassette import RtCassette, make_cassette
+from rtkit.pytest.failfast import restore_signal
+from rtkit.pytest.ioloop import io_loop
+from rtkit.pytest.naming import cassette_path, default_cassette_name
+from rtkit.pytest.options import RtOptions, resolve_options
+from rtkit.pytest.session import RtSession
 from rtkit.record_mode import RECORD_MODES, MissingCassetteError, RecordMode
 
 try:  # async fixtures work in pytest-asyncio's strict mode too
@@ -45,6 +44,7 @@ __all__ = [
 ]
 
 _SESSION_KEY = pytest.StashKey[RtSession]()
+_CLIENT_LOOP_KEY = pytest.StashKey[asyncio.AbstractEventLoop]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,25 +79,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     io_loop.close()
+    restore_signal()
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Fail the test on a replay mismatch (it explains more than the client's timeout)."""
-    try:
-        result = yield
-    except BaseException as exc:
-        session = item.stash.get(_SESSION_KEY, None)
-        mismatch = session.mismatch() if session else None
-        if mismatch is not None:
-            session.reported(mismatch)  # type: ignore[union-attr]
-            if mismatch is not exc:
-                raise mismatch from exc
-        raise
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """Fail the test at once on a replay mismatch, and report the mismatch (it explains more
+    than the client's timeout)."""
+    __tracebackhide__ = True
     session = item.stash.get(_SESSION_KEY, None)
-    if session is not None:
-        session.check()
-    return result
+    if session is None:
+        return (yield)
+    return (yield from guard_call(item, session, item.stash.get(_CLIENT_LOOP_KEY, None)))
 
 
 @pytest.fixture
@@ -143,10 +136,14 @@ def rt_record_mode(rt_options: RtOptions) -> RecordMode:
 
 
 @pytest.fixture
-def rt_cassette(rt_cassette_dir: str, rt_cassette_name: str, rt_options: RtOptions) -> RtCassette:
+def rt_cassette(
+    request: pytest.FixtureRequest, rt_cassette_dir: str, rt_cassette_name: str,
+    rt_options: RtOptions,
+) -> RtCassette:
     """The test's cassette: `.path`, `.mode`, `.plan`, and `.played` / `.unplayed` in replay."""
+    path = cassette_path(rt_cassette_dir, rt_cassette_name)
     try:
-        return make_cassette(cassette_path(rt_cassette_dir, rt_cassette_name), rt_options)
+        return make_cassette(path, rt_options, request.node.nodeid)
     except MissingCassetteError as exc:
         problem = str(exc)
     pytest.fail(problem, pytrace=False)
@@ -159,6 +156,7 @@ def rt_server(request: pytest.FixtureRequest, rt_cassette: RtCassette) -> Iterat
     `.ws_base_url` is what `AsyncOpenAI(websocket_base_url=...)` takes; `.url` the full
     realtime URL.
     """
+    __tracebackhide__ = True
     session = RtSession(rt_cassette, search_dirs=[request.config.rootpath, os.getcwd()])
     problem = session.precheck()
     if problem:
@@ -169,10 +167,14 @@ def rt_server(request: pytest.FixtureRequest, rt_cassette: RtCassette) -> Iterat
 
 
 @_async_fixture
-async def rt_client(rt_server: Any, rt_cassette: RtCassette) -> AsyncIterator[Any]:
+async def rt_client(
+    request: pytest.FixtureRequest, rt_server: Any, rt_cassette: RtCassette
+) -> AsyncIterator[Any]:
     """A connected `rtkit.RealtimeClient` talking to `rt_server` (live-recorded or replayed)."""
+    __tracebackhide__ = True
     client = RtSession.make_client(rt_server, rt_cassette)
     watch(client)
+    request.node.stash[_CLIENT_LOOP_KEY] = asyncio.get_running_loop()
     await client.connect()
     try:
         yield client

@@ -14,6 +14,7 @@ Precedence when several places name a mode: command line, then marker, then conf
 from __future__ import annotations
 
 import enum
+import shlex
 from dataclasses import dataclass
 
 from rtkit.errors import CassetteError
@@ -99,16 +100,18 @@ class RecordPlan:
         return self.replay and self.record
 
 
-def plan(mode: RecordMode | str, cassette_exists: bool, cassette_path: str = "") -> RecordPlan:
+def plan(
+    mode: RecordMode | str, cassette_exists: bool, cassette_path: str = "", test_id: str = ""
+) -> RecordPlan:
     """Decide replay / record for `mode` given whether the cassette exists.
 
     Raises `MissingCassetteError` in `none` mode when the cassette is missing, saying how to
-    record it.
+    record it (the command names `test_id`, a pytest node id, when given).
     """
     mode = RecordMode(mode)
     if mode is RecordMode.NONE:
         if not cassette_exists:
-            raise MissingCassetteError(missing_cassette_message(cassette_path))
+            raise MissingCassetteError(missing_cassette_message(cassette_path, test_id))
         return RecordPlan(mode, replay=True, record=False)
     if mode is RecordMode.ONCE:
         if cassette_exists:
@@ -121,15 +124,18 @@ def plan(mode: RecordMode | str, cassette_exists: bool, cassette_path: str = "")
     return RecordPlan(mode, replay=False, record=True, delete_first=cassette_exists)
 
 
-def missing_cassette_message(cassette_path: str) -> str:
-    """The error text for a missing cassette in `none` mode."""
+def missing_cassette_message(cassette_path: str, test_id: str = "") -> str:
+    """The error text for a missing cassette in `none` mode (`test_id`: the pytest node id)."""
     where = f" {cassette_path}" if cassette_path else ""
+    target = shlex.quote(test_id) if test_id else "<this test>"
     return (
         f"rtkit: no cassette at{where} and record mode is 'none' (replay only).\n"
-        "To record it, run this test once against the live API with OPENAI_API_KEY set:\n"
-        "    pytest --rt-record-mode=once <this test>\n"
-        "(or mark it @pytest.mark.rtkit(record_mode='once'); set RTKIT_UPSTREAM_URL to record "
-        "from another server). Commit the cassette; later runs replay it without a key."
+        "To record it, run this test once in a record mode:\n"
+        f"    pytest --rt-record-mode=once {target}\n"
+        "with no key against a local fake (start `rtkit fake --script replies.yaml` and set "
+        "RTKIT_UPSTREAM_URL to the URL it prints), or against the live API with OPENAI_API_KEY "
+        "set (or mark it @pytest.mark.rtkit(record_mode='once')). Commit the cassette; later "
+        "runs replay it without a key."
     )
 
 

@@ -177,3 +177,22 @@ def test_base64_with_and_without_pybase64(fast: bool, monkeypatch: pytest.Monkey
     np.testing.assert_array_equal(base64_to_int16(b64[:4] + "\n" + b64[4:]), x)
     ro = base64_to_int16(b64, copy=False)
     assert not ro.flags.writeable
+
+
+def test_append_base64_samples_keep_their_values_through_growth_and_truncation() -> None:
+    b = AudioBuffer()
+    first = b.append_base64(int16_to_base64(np.arange(3000, dtype=np.int16)))  # grows storage
+    later = b.append_base64(int16_to_base64(np.full(5000, -2, dtype=np.int16)))  # grows again
+    assert not first.flags.writeable
+    b.truncate(1000)
+    b.append_base64(int16_to_base64(np.full(4000, 9, dtype=np.int16)))
+    assert np.array_equal(first, np.arange(3000, dtype=np.int16))
+    assert np.array_equal(later, np.full(5000, -2, dtype=np.int16))
+    assert np.array_equal(b.view()[1000:], np.full(4000, 9, dtype=np.int16))
+
+
+def test_append_base64_ignores_an_odd_trailing_byte() -> None:
+    b = AudioBuffer([1])
+    raw = np.array([300, -300], dtype="<i2").tobytes() + b"\x7f"
+    new = b.append_base64(base64.b64encode(raw).decode())
+    assert new.tolist() == [300, -300] and b.view().tolist() == [1, 300, -300]

@@ -33,3 +33,21 @@ def test_record_proxy_prints_ratio_and_latency(mode: list[str]) -> None:
     out = run("record_proxy.py", "--quick", *mode)
     assert re.search(r"ratio[^\n]*\d+\.\d\d", out), out
     assert "p99" in out, out
+
+
+def test_conversation_audio_prints_per_pair_median_ratios() -> None:
+    out = run("conversation_audio.py", "--quick")
+    assert re.search(r"\(3 pairs; medians; CPU seconds\)", out), out
+    row = r"^ +4 +\d+ +\d+\.\d+ +\d+\.\d+ +\d+\.\d\d +\d+\.\d\d-\d+\.\d\d"  # 4 min: ratio, range
+    assert re.search(row, out, re.M), out
+    assert re.search(r"t\(4\)/t\(2\) = \d+\.\d\d \(target <= 2\.2\)", out), out
+
+
+def test_tools_memory_prints_each_tools_peak_rss_and_the_inspect_ratio() -> None:
+    out = run("tools_memory.py", "--quick")
+    for tool in ("inspect", "validate", "diff", "audio", "ReplayTransport"):
+        m = re.search(rf"^{tool} +(\d+\.\d) +\d+\.\d\d  < 100 MB (PASS|FAIL)$", out, re.M)
+        assert m is not None, (tool, out)
+        assert float(m.group(1)) < 100, out  # a 5 MB cassette is streamed by every tool
+    assert re.search(r"inspect / streaming json\.loads: \d+\.\d\d \(median of 1 pairs, "
+                     r"\d+\.\d\d-\d+\.\d\d\); target <= 2\.0 (PASS|FAIL)", out), out

@@ -165,3 +165,70 @@ def test_summary_with_plain_data(tmp_path: Path) -> None:
     changes = compare_summaries([s], [t])
     assert changes[0] == "episode 0 -> 0:"
     assert any(line.startswith("  + item 2: assistant message") for line in changes)
+
+
+def test_summaries_hold_no_audio(tmp_path: Path) -> None:
+    """Memory does not grow with a cassette's audio (inspect kept every item's samples)."""
+    import tracemalloc
+
+    path = tmp_path / "long.jsonl"
+    chunk = "QUJD" * 1600  # 100 ms of PCM16, base64
+    with CassetteWriter(path) as w:
+        w.connect(0)
+        t = 0.0
+        for turn in range(3):
+            item, resp = f"item_{turn}", f"resp_{turn}"
+            common = f'"response_id":"{resp}","item_id":"{item}","output_index":0'
+            w.event(0, "server", t, json.dumps({"type": "response.created", "event_id": "e",
+                                                "response": {"id": resp}}))
+            w.event(0, "server", t, json.dumps({
+                "type": "conversation.item.added", "event_id": "e", "item": {
+                    "id": item, "type": "message", "role": "assistant", "content": []}}))
+            for _ in range(100):  # 10 s of output audio per turn
+                t += 100
+                w.event(0, "server", t, '{"type":"response.output_audio.delta","event_id":"e",'
+                        f'{common},"content_index":0,"delta":"{chunk}"}}')
+        w.close(0, t)
+    tracemalloc.start()
+    try:
+        [s] = summarize(Cassette.load(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [i.audio_ms for i in s.items] == [10_000.0] * 3
+    assert s.output_audio_ms == 30_000.0
+    samples = 3 * 100 * 2400 * 2  # what holding the audio takes
+    assert peak < samples / 4, (peak, samples)
+
+
+def test_memory_does_not_grow_with_the_number_of_episodes(tmp_path: Path) -> None:
+    """One episode's conversation at a time (its input audio freed at its close), and a VAD
+    session trims its input audio from the session.update on, not from its first speech."""
+    import tracemalloc
+
+    chunk = "QUJD" * 16000  # 1 s of PCM16, base64
+    vad = {"type": "session.update", "session": {"type": "realtime", "audio": {
+        "input": {"turn_detection": {"type": "server_vad"}}}}}
+
+    def peak(episodes: int) -> int:
+        path = tmp_path / f"{episodes}.jsonl"
+        with CassetteWriter(path) as w:
+            for conn in range(episodes):
+                w.connect(conn)
+                w.event(conn, "client", 1, json.dumps(vad))
+                for k in range(240):  # 4 min of input audio, no speech detected
+                    w.event(conn, "client", 2 + k, '{"type":"input_audio_buffer.append",'
+                            f'"audio":"{chunk}"}}')
+                w.close(conn, 300)
+        cassette = Cassette.load(path)
+        tracemalloc.start()
+        try:
+            summaries = summarize(cassette)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert [s.input_audio_ms for s in summaries] == [240_000.0] * episodes
+
+    one, four = peak(1), peak(4)
+    assert one < 240 * 24000 * 2 / 2, one  # under half the episode's audio: trimmed
+    assert four < 1.5 * one, (one, four)

@@ -92,7 +92,7 @@ async def test_serve_refuses_missing_and_corrupt_cassettes(tmp_path: Path) -> No
     lines = (ROOT / "cassettes/ga/text_turn.jsonl").read_text().splitlines()
     bad.write_text("\n".join([*lines[:5], "{broken", *lines[5:]]) + "\n")
     code, out, err = await run("serve", str(bad))
-    assert code == 2 and f"{bad}:6: not valid JSON" in err and "Traceback" not in err
+    assert code == 2 and f"{bad}:6:2: not valid JSON" in err and "Traceback" not in err
     code, out, err = await run("serve", "--help")
     assert code == 0 and "rtkit serve session.jsonl --listen 127.0.0.1:0" in out
 

@@ -76,7 +76,7 @@ def test_validate_reports_each_problem_with_file_and_line(tmp_path: Path) -> Non
     code, out = run("validate", str(path))
     assert code == 1
     n = lambda i: i + 1 + (1 if i >= 3 else 0)  # noqa: E731 - line numbers after the insert
-    assert f"{path}:4: not valid JSON" in out
+    assert f"{path}:4:2: not valid JSON" in out
     assert (f"{path}:{n(delta)}: unknown server event type 'response.txt.delta' "
             "for the GA dialect") in out
     assert (f"{path}:{n(delta + 1)}: 'response.output_text.delta' is missing required "
@@ -101,7 +101,7 @@ def test_validate_dialect_and_structure(tmp_path: Path) -> None:
     after_close = [*ga, ga[5]]
     assert validate_lines(after_close, "x")[0].message == (
         "episode 0 continues after its close line")
-    empty = "x:1: empty file (a cassette starts with a header line)"
+    empty = "x: not a cassette: no header line (the file is empty or blank)"
     assert str(validate_lines([], "x")[0]) == empty
 
 
@@ -160,7 +160,7 @@ def test_scrub_leaves_a_file_it_cannot_scrub_untouched(tmp_path: Path) -> None:
     assert code == 2 and "bad --pattern" in out
     broken = write(tmp_path, ["{oops"], "broken.jsonl")
     code, out = run("scrub", str(broken))
-    assert code == 2 and f"{broken}:1: not valid JSON" in out
+    assert code == 2 and f"{broken}:1:2: not valid JSON" in out
 
 
 def test_reference_cassettes_have_nothing_to_scrub() -> None:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rtkit.plugin_support import (
-    default_cassette_name,
-    find_api_key,
-    parse_pace,
-    read_dotenv,
-    resolve_options,
-)
+from rtkit.pytest.keys import find_api_key, read_dotenv
+from rtkit.pytest.naming import default_cassette_name
+from rtkit.pytest.options import parse_pace, resolve_options
 from rtkit.record_mode import MissingCassetteError, RecordMode, plan, resolve_record_mode
 
 SHOW = """
@@ -148,16 +144,24 @@ def test_missing_cassette_in_none_mode_says_how_to_record(pytester: pytest.Pytes
         @pytest.mark.rtkit
         def test_replay(rt_server):
             pass
+
+        @pytest.mark.rtkit
+        @pytest.mark.parametrize("city", ["Paris FR"])
+        def test_param(rt_server, city):
+            pass
         """
     )
     result = pytester.runpytest()
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         [
             "*no cassette at *cassettes/test_missing/test_replay.jsonl and record mode is 'none'*",
-            "*pytest --rt-record-mode=once*",
+            "    pytest --rt-record-mode=once test_missing.py::test_replay",
+            "*no cassette at *cassettes/test_missing/test_param[[]Paris FR].jsonl*",
+            "    pytest --rt-record-mode=once 'test_missing.py::test_param[[]Paris FR]'",
         ]
     )
+    assert "<this test>" not in result.stdout.str()
 
 
 def test_record_mode_without_key_fails_clearly(

@@ -331,3 +331,58 @@ def test_unplayed_events_are_reported(pytester: pytest.Pytester, upstream: Upstr
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*RtkitUnplayedWarning*not played*"])
+
+
+KEYLESS = """
+import json
+import pytest
+from websockets.sync.client import connect
+
+
+@pytest.mark.rtkit
+def test_keyless(rt_server):
+    headers = {"Authorization": "Bearer sk-client-placeholder"}
+    with connect(rt_server.url + "?model=gpt-realtime", additional_headers=headers) as ws:
+        assert json.loads(ws.recv())["type"] == "session.created"
+"""
+
+
+def test_keyless_recording_from_a_loopback_upstream(
+    pytester: pytest.Pytester, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from websockets.asyncio.server import serve
+
+    seen: list[dict[str, str]] = []
+
+    async def handler(ws: Any) -> None:
+        seen.append({k.lower(): v for k, v in ws.request.headers.raw_items()})
+        await ws.send(json.dumps({"type": "session.created", "event_id": "e1", "session": {}}))
+        async for _ in ws:
+            pass
+
+    async def start() -> Any:
+        return await serve(handler, "127.0.0.1", 0)
+
+    server = loop_thread.run(start())
+    try:
+        port = server.sockets[0].getsockname()[1]
+        pytester.makeini(INI)
+        pytester.makepyfile(test_keyless=KEYLESS)
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        for host in ("127.0.0.1", "localhost"):
+            monkeypatch.setenv("RTKIT_UPSTREAM_URL", f"ws://{host}:{port}/v1/realtime")
+            result = pytester.runpytest("--rt-record-mode=rewrite")
+            result.assert_outcomes(passed=1)
+        assert len(seen) == 2
+        assert all("authorization" not in h for h in seen), seen  # no key sent, not even the app's
+        path = pytester.path / "cassettes" / "test_keyless" / "test_keyless.jsonl"
+        assert _episodes(path) == 1
+        # a remote upstream still needs a key
+        monkeypatch.setenv("RTKIT_UPSTREAM_URL", "wss://realtime.example.com/v1/realtime")
+        result = pytester.runpytest("--rt-record-mode=rewrite")
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*record mode 'rewrite' needs OPENAI_API_KEY*"])
+        assert path.exists()  # refused before anything was deleted
+    finally:
+        server.close()
+        loop_thread.run(server.wait_closed())

@@ -6,7 +6,7 @@ import json
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "FORMAT",
@@ -56,6 +56,14 @@ class Connect(_Line):
     subprotocols: list[str] = Field(default_factory=list)
     status: int = 101
     selected_subprotocol: str | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _http_status(cls, status: int) -> int:
+        if status != 0 and not 100 <= status <= 599:
+            raise ValueError(f"{status} is not an HTTP status (101, or the 100-599 status of "
+                             "a refused handshake; 0 when unknown)")
+        return status
 
 
 class Event(_Line):
@@ -109,7 +117,7 @@ class CloseLine(_Line):
     kind: Literal["close"] = "close"
     conn: int = Field(ge=0)
     t: float = Field(ge=0)
-    code: int | None = 1000
+    code: int | None = Field(default=1000, ge=1000, le=4999)
     reason: str = ""
     by: Direction = "client"
 

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from rtkit.cassette.model import VERSION, CloseLine, Connect, Event, Frame, Header, Line
+from rtkit.cassette.position import NO_HEADER, json_column, line_error, utf8_error
 from rtkit.errors import CassetteError
 
 __all__ = ["Cassette", "Episode", "ServerEventText", "parse_line", "read_lines"]
@@ -29,14 +30,14 @@ OUTPUT_AUDIO_TYPES = frozenset({"response.output_audio.delta", "response.audio.d
 
 
 def _error(path: str | os.PathLike[str], lineno: int, message: str) -> CassetteError:
-    return CassetteError(f"{path}:{lineno}: {message}")
+    return line_error(path, lineno, message)
 
 
 def _validation_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(x) for x in err["loc"]) or "line"
-        parts.append(f"{loc}: {err['msg']}")
+        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
@@ -99,7 +100,8 @@ def parse_line(line: str, path: str | os.PathLike[str] = "<cassette>", lineno: i
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise _error(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        raise line_error(path, lineno, f"not valid JSON ({exc.msg})",
+                         json_column(line, exc)) from None
     if not isinstance(obj, dict):
         raise _error(path, lineno, "a cassette line must be a JSON object")
     kind = obj.get("kind")
@@ -167,20 +169,22 @@ def _iter_raw_lines(path: str | os.PathLike[str], offset: int = 0) -> Iterator[t
 def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
     """Stream every line of a cassette, validated; the first must be the header."""
     lineno = 0
+    seen = False  # a line that is not blank
     try:
         for lineno, (_, text) in enumerate(_iter_raw_lines(path), start=1):
             if not text.strip():
                 continue
             line = parse_line(text, path, lineno)
+            seen = True
             if (lineno == 1) != isinstance(line, Header):
                 raise _error(path, lineno, "the first line must be the header, and only it")
             yield line
     except FileNotFoundError:
         raise CassetteError(f"{path}: no such cassette") from None
-    except UnicodeDecodeError:
-        raise _error(path, lineno + 1, "not UTF-8 text") from None
-    if lineno == 0:
-        raise CassetteError(f"{path}: empty file, not a cassette (no header line)")
+    except UnicodeDecodeError as exc:
+        raise utf8_error(path, lineno + 1, exc) from None
+    if not seen:
+        raise CassetteError(f"{path}: {NO_HEADER}")
 
 
 @dataclass
@@ -268,10 +272,10 @@ class Cassette:
             raise CassetteError(f"{path}: no such cassette") from None
         except IsADirectoryError:
             raise CassetteError(f"{path}: is a directory, not a cassette") from None
-        except UnicodeDecodeError:
-            raise _error(path, lineno + 1, "not UTF-8 text") from None
+        except UnicodeDecodeError as exc:
+            raise utf8_error(path, lineno + 1, exc) from None
         if header is None:
-            raise CassetteError(f"{path}: empty file, not a cassette (no header line)")
+            raise CassetteError(f"{path}: {NO_HEADER}")
         return cls(path, header, sorted(episodes.values(), key=lambda e: e.conn), lineno)
 
     def episode(self, conn: int) -> Episode:

@@ -14,7 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtkit.cassette.lock import CassetteLock
 from rtkit.cassette.model import Connect, Header
+from rtkit.cassette.position import NO_HEADER, decode_line
 from rtkit.cassette.reader import Cassette, parse_line
 from rtkit.cassette.redact import INSECURE_KEY_PROTOCOL, PLACEHOLDER, Redactor
 from rtkit.errors import CassetteError
@@ -80,22 +82,34 @@ def scrub_file(path: str | os.PathLike[str], redactor: Redactor, *,
     When lines change, the header's `redactions` gains the names of the filters this redactor
     applies (`user-patterns`, ...), so the cassette says what was done to it."""
     path = Path(path)
+    if check:
+        return _scrub(path, redactor, check=True)
+    with CassetteLock(path):  # a recording committing meanwhile would undo the scrub
+        return _scrub(path, redactor, check=False)
+
+
+def _scrub(path: Path, redactor: Redactor, *, check: bool) -> list[Change]:
     changes: list[Change] = []
+    header = False
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".scrub", dir=path.parent)
     try:
-        with open(path, encoding="utf-8") as src, os.fdopen(fd, "w", encoding="utf-8") as dst:
+        with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8") as dst:
             for lineno, raw in enumerate(src, start=1):
-                text = raw.rstrip("\n")
+                text = decode_line(raw, path, lineno).rstrip("\n")
                 new, names = scrub_line(text, redactor, str(path), lineno) if text.strip() \
                     else (text, [])
+                header = header or bool(text.strip())
                 if names:
                     changes.append(Change(str(path), lineno, tuple(names)))
                 elif lineno == 1:  # kept only if other lines change (tmp is dropped otherwise)
                     new = _with_redactions(text, redactor.names, str(path))
                 dst.write(new + "\n")
+        if not header:
+            raise CassetteError(f"{path}: {NO_HEADER}")
+        # a valid cassette in, and (the scrubbed file) out
+        Cassette.load(tmp if changes else path)
         if check or not changes:
             return changes
-        Cassette.load(tmp)  # the scrubbed file must still be a valid cassette
         os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
         tmp = ""

@@ -1,4 +1,5 @@
-"""LineSink: appends text lines to a file, with the write system calls in a background thread.
+"""LineSink: appends text lines to a file, with the write system calls in a background thread
+until `flush` writes what is pending in the caller's thread.
 
 Recording a realtime session writes about as many bytes to disk as the client receives (100 ms
 of audio is 6.4 KB of base64). Copying them into the page cache is kernel time the recording
@@ -19,6 +20,7 @@ __all__ = ["LineSink"]
 
 BLOCK = 1 << 20  # bytes gathered before a block is handed to the thread
 MAX_QUEUED = 8  # blocks waiting for the thread at most
+_WRITEV = hasattr(os, "writev")  # not on Windows
 
 
 class LineSink:
@@ -67,6 +69,29 @@ class LineSink:
                 except OSError as exc:  # raised to the caller at its next block or at close
                     self._error = exc
 
+    @property
+    def pending(self) -> int:
+        """Bytes given but not handed to the thread or written yet."""
+        return self._size
+
+    def flush(self) -> None:
+        """Write every line given so far to the file now, in this thread (after what the
+        thread still has), so a process killed at any later moment leaves them on disk.
+        A write error is kept: this and every later write, and `close`, raise it."""
+        if self.closed or (not self._parts and self._queue is None):
+            return
+        self._drain()
+        if self._error is not None:
+            raise self._error
+        if self._parts:
+            parts, total = self._parts, self._size
+            self._parts, self._size = [], 0
+            try:
+                _write_parts(self.fd, parts, total)
+            except OSError as exc:
+                self._error = exc
+                raise
+
     def _drain(self) -> None:
         """Write everything handed over so far and stop the thread."""
         if self._queue is not None and self._thread is not None:
@@ -98,6 +123,17 @@ class LineSink:
         self._drain()
         self.closed = True
         os.close(self.fd)
+
+
+def _write_parts(fd: int, parts: list[bytes | memoryview], total: int) -> None:
+    """Write `parts` (`total` bytes) in one system call where possible, without joining them."""
+    if len(parts) <= 64 and _WRITEV:
+        written = os.writev(fd, parts)
+        if written == total:
+            return
+        _write_all(fd, b"".join(parts)[written:])
+    else:
+        _write_all(fd, b"".join(parts))
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -1,29 +1,46 @@
 """A cassette at the conversation level: items, turns, tool calls, audio, errors, timings.
 
-Sans-I/O: `summarize_episode` takes an episode's lines (plain `Event` objects) and returns an
-`EpisodeSummary`. Items are rebuilt by the client's own `RealtimeConversation` (both dialects),
-fed with the server events and the client's input audio, so a summary shows what an app using
-rtkit's client would have seen. `rtkit inspect`, `rtkit diff` and `rtkit audio` read it.
+`read_summaries(path)` reads a cassette once, line by line, validating it as
+`Cassette.load` does (same messages), and gives one `EpisodeSummary` per episode; memory does
+not grow with the file, and audio is never decoded for a summary (a duration is the length of
+its base64). Items are rebuilt by the client's own `RealtimeConversation` (both dialects), fed
+with the server events and the client's input audio, so a summary shows what an app using
+rtkit's client would have seen; output audio is counted here instead of kept in the
+conversation. An `AudioSink` receives the samples as they are met (what `rtkit audio` writes).
+
+Sans-I/O below `read_summaries`: `EpisodeBuilder` takes an episode's events as plain data.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
-from rtkit.audio import SAMPLE_RATE, base64_to_int16
-from rtkit.cassette.model import CloseLine, Event, Frame
-from rtkit.cassette.reader import Cassette, Episode
+from rtkit.audio import SAMPLE_RATE, base64_to_int16, ms_to_samples
+from rtkit.cassette.model import CloseLine, Connect, Event, Frame, Header
+from rtkit.cassette.position import NO_HEADER, line_error, utf8_error
+from rtkit.cassette.reader import Cassette, Episode, parse_line
 from rtkit.client.conversation import RealtimeConversation
-from rtkit.errors import ConversationError
+from rtkit.errors import CassetteError, ConversationError
 from rtkit.protocol.events import canonical_server_type, server_event_dialect
 
-__all__ = ["EpisodeSummary", "ItemSummary", "Moment", "summarize", "summarize_episode"]
+__all__ = [
+    "AudioSink",
+    "EpisodeBuilder",
+    "EpisodeSummary",
+    "ItemSummary",
+    "Moment",
+    "read_summaries",
+    "summarize",
+    "summarize_episode",
+]
 
 _SHOWN_CLIENT = {
     "session.update", "response.create", "response.cancel", "conversation.item.truncate",
@@ -35,6 +52,12 @@ _SHOWN_SERVER = {
     "input_audio_buffer.committed", "conversation.item.truncated", "conversation.item.deleted",
     "response.created", "response.done",
 }
+_OUTPUT_AUDIO = frozenset({"response.output_audio.delta", "response.audio.delta"})
+_EMPTY = np.zeros(0, dtype=np.int16)
+_EMPTY.flags.writeable = False
+_READ_BUFFER = 256 * 1024
+_SILENCE = np.zeros(SAMPLE_RATE, dtype=np.int16)  # input audio, when only its length matters
+_SILENCE.flags.writeable = False
 
 
 @dataclass
@@ -103,17 +126,36 @@ class EpisodeSummary:
     event_counts: dict[str, int] = field(default_factory=dict)  # "client session.update" -> n
     input_audio_ms: float = 0.0
     output_audio_ms: float = 0.0
-    audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # item id -> samples
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (audio as durations, not samples)."""
-        data = asdict(self)
-        data.pop("audio")
-        return data
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+class AudioSink(Protocol):
+    """Receives an episode's audio as `read_summaries` meets it (ids are item ids)."""
+
+    def output(self, conn: int, item_id: str, samples: np.ndarray) -> None:
+        """More output audio of an item (appended)."""
+
+    def truncate(self, conn: int, item_id: str, n_samples: int) -> None:
+        """An item's output audio ends after `n_samples` (it was interrupted)."""
+
+    def input(self, conn: int, item_id: str, samples: np.ndarray) -> None:
+        """The whole input audio of a (user) item (replaces any earlier)."""
 
 
 def _ms(samples: int) -> float:
     return round(samples * 1000 / SAMPLE_RATE, 1)
+
+
+def _n_samples(b64: str) -> int:
+    """Samples in base64 PCM16, from its length (decoded only when the length is unusual)."""
+    n = len(b64)
+    if n % 4:
+        return len(base64_to_int16(b64, copy=False))
+    pad = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
+    return (n // 4 * 3 - pad) // 2
 
 
 def _parse(value: Any) -> Any:
@@ -145,18 +187,89 @@ def _session_summary(session: Any) -> str:
     return ", ".join(parts)
 
 
+def _server_vad(session: Any) -> bool | None:
+    """Whether a session update turns server-side turn detection on (None: it does not say)."""
+    if not isinstance(session, dict):
+        return None
+    audio = session.get("audio")
+    inputs = audio.get("input") if isinstance(audio, dict) else None
+    if "turn_detection" in session:
+        turn = session["turn_detection"]
+    elif isinstance(inputs, dict) and "turn_detection" in inputs:
+        turn = inputs["turn_detection"]
+    else:
+        return None
+    return isinstance(turn, dict) and turn.get("type") in ("server_vad", "semantic_vad")
+
+
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class _Builder:
-    def __init__(self, summary: EpisodeSummary) -> None:
-        self.s = summary
+class EpisodeBuilder:
+    """Builds one episode's summary from its events (sans-I/O: plain dicts in).
+
+    Call `event` for each event line (or `frame` for other frames) in order, `close` for the
+    close line, then `finish`. Memory stays bounded: output audio is counted, not kept, and
+    input audio leaves the conversation as soon as an item has it.
+    """
+
+    def __init__(self, connect: Connect, audio: AudioSink | None = None) -> None:
+        self.s = EpisodeSummary(conn=connect.conn, path=connect.path, query=connect.query,
+                                duration_ms=0.0, n_client=0, n_server=0, close=None)
+        self.audio = audio
         self.conv = RealtimeConversation()
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[tuple[str, str]] = Counter()
         self.first_seen: dict[str, float] = {}
+        self.out_samples: dict[str, int] = {}  # output audio per item
+        self.in_samples: dict[str, int] = {}  # input audio per item
         self.appended = 0  # input samples since the last timeline line about them
         self.append_t = 0.0
+
+    # -- lines ------------------------------------------------------------------------------
+
+    def event(self, direction: str, t: float, event: dict[str, Any]) -> None:
+        """One JSON event of the episode."""
+        s = self.s
+        s.duration_ms = t
+        kind = event.get("type")
+        if kind.__class__ is not str:
+            kind = ""
+        self.counts[direction, kind] += 1
+        if direction == "client":
+            s.n_client += 1
+            self.client(t, kind, event)
+            return
+        s.n_server += 1
+        if kind in _OUTPUT_AUDIO:  # the bulk of a session: counted here, nothing else to do
+            item_id = event.get("item_id")
+            delta = event.get("delta")
+            if item_id.__class__ is str and item_id in self.first_seen \
+                    and self.conv.get_item(item_id) is not None:
+                if delta.__class__ is str:
+                    if self.audio is None and not len(delta) % 4:
+                        n = (len(delta) // 4 * 3 - delta[-2:].count("=")) // 2
+                    else:
+                        n = self._output_audio(item_id, delta)
+                    self.out_samples[item_id] = self.out_samples.get(item_id, 0) + n
+                return
+        self.server(t, kind, event)
+
+    def frame(self, direction: str, t: float) -> None:
+        """A frame that is not a JSON object."""
+        self.s.duration_ms = t
+        self.counts[direction, "<frame>"] += 1
+        if direction == "client":
+            self.s.n_client += 1
+        else:
+            self.s.n_server += 1
+
+    def close(self, line: CloseLine) -> None:
+        """The episode's close line."""
+        self.s.duration_ms = line.t
+        self.s.close = line.model_dump(exclude={"kind", "conn"})
+
+    # -- events -----------------------------------------------------------------------------
 
     def flush_audio(self) -> None:
         if self.appended:
@@ -164,54 +277,100 @@ class _Builder:
                                           f"input audio {_ms(self.appended) / 1000:.2f} s"))
             self.appended = 0
 
-    def client(self, line: Event) -> None:
-        event, kind = line.event, line.type
+    def client(self, t: float, kind: str, event: dict[str, Any]) -> None:
         if kind == "input_audio_buffer.append":
-            samples = base64_to_int16(event.get("audio") or "")
+            b64 = event.get("audio")
+            b64 = b64 if isinstance(b64, str) else ""
+            if self.audio is not None:
+                samples = base64_to_int16(b64)
+            else:  # only lengths matter: silence of the right length, never decoded
+                n = _n_samples(b64)
+                samples = _SILENCE[:n] if n <= len(_SILENCE) else np.zeros(n, dtype=np.int16)
             self.conv.append_input_audio(samples)
             self.s.input_audio_ms += _ms(len(samples))
             if not self.appended:
-                self.append_t = line.t
+                self.append_t = t
             self.appended += len(samples)
             return
         self.flush_audio()
         if kind == "input_audio_buffer.commit" and not self.conv.server_vad:
             self.conv.commit_input_audio()
         # conversation.item.create shows as the item the server creates from it
+        if kind == "session.update":
+            vad = _server_vad(event.get("session"))
+            if vad is not None:  # as rtkit's client does (and input audio is trimmed)
+                self.conv.server_vad = vad
         if kind in _SHOWN_CLIENT:
             what = kind
             if kind == "session.update":
                 what += f" ({_session_summary(event.get('session'))})"
             elif kind == "conversation.item.truncate":
                 what += f" {event.get('item_id')} at {event.get('audio_end_ms')} ms"
-            self.s.timeline.append(Moment(line.t, "client", what))
+            self.s.timeline.append(Moment(t, "client", what))
 
-    def server(self, line: Event) -> None:
-        event = line.event
+    def server(self, t: float, kind: str, event: dict[str, Any]) -> None:
         if self.s.dialect is None:
-            self.s.dialect = server_event_dialect(line.type)
-        kind = canonical_server_type(line.type)
-        if kind == "error":
+            self.s.dialect = server_event_dialect(kind)
+        if kind in _OUTPUT_AUDIO:  # an item's first delta, or one the conversation refuses
+            item_id, delta = event.get("item_id"), event.get("delta")
+            if isinstance(item_id, str) and self.conv.get_item(item_id) is not None \
+                    and isinstance(delta, str):
+                n = self._output_audio(item_id, delta)
+                self.out_samples[item_id] = self.out_samples.get(item_id, 0) + n
+            event = {**event, "delta": ""}  # the conversation sees the event, not the audio
+        canonical = canonical_server_type(kind)
+        if canonical == "error":
             self.flush_audio()
             err = event.get("error") or {}
-            entry = {"t_ms": line.t, "type": err.get("type"), "code": err.get("code"),
+            entry = {"t_ms": t, "type": err.get("type"), "code": err.get("code"),
                      "message": err.get("message")}
             self.s.errors.append(entry)
-            self.s.timeline.append(Moment(line.t, "server", f"error {err.get('type')}/"
+            self.s.timeline.append(Moment(t, "server", f"error {err.get('type')}/"
                                           f"{err.get('code')}: {err.get('message')}"))
             return
         try:
             item, _delta = self.conv.process_event(event)
         except ConversationError as exc:
-            self.s.timeline.append(Moment(line.t, "server", f"(conversation error: {exc})"))
+            self.s.timeline.append(Moment(t, "server", f"(conversation error: {exc})"))
             return
+        if canonical == "conversation.item.truncated" and item is not None \
+                and item["id"] in self.out_samples:
+            end = ms_to_samples(event.get("audio_end_ms") or 0, self.conv.sample_rate)
+            self.out_samples[item["id"]] = min(self.out_samples[item["id"]], end)
+            if self.audio is not None:
+                self.audio.truncate(self.s.conn, item["id"], end)
+        self._take_input_audio(item, event)
         if item is not None and item["id"] not in self.first_seen:
             self.flush_audio()
-            self.first_seen[item["id"]] = line.t
-            self.s.timeline.append(Moment(line.t, "item", "", item_id=item["id"]))
-        if kind in _SHOWN_SERVER:
+            self.first_seen[item["id"]] = t
+            self.s.timeline.append(Moment(t, "item", "", item_id=item["id"]))
+        if canonical in _SHOWN_SERVER:
             self.flush_audio()
-            self.s.timeline.append(Moment(line.t, "server", self._describe(kind, event)))
+            self.s.timeline.append(Moment(t, "server", self._describe(canonical, event)))
+
+    def _output_audio(self, item_id: str, delta: str) -> int:
+        """How many samples an output audio delta holds (given to the sink, if any)."""
+        if self.audio is None:
+            return _n_samples(delta)
+        samples = base64_to_int16(delta)
+        self.audio.output(self.s.conn, item_id, samples)
+        return len(samples)
+
+    def _take_input_audio(self, item: dict[str, Any] | None, event: dict[str, Any]) -> None:
+        """Move input audio the conversation just gave an item out of it (bounded memory)."""
+        if item is None:
+            item_id = event.get("item_id")
+            item = self.conv.get_item(item_id) if isinstance(item_id, str) else None
+            if item is None:
+                return
+        formatted = item.get("formatted") or {}
+        samples = formatted.get("audio")
+        if samples is None or not len(samples):
+            return
+        self.in_samples[item["id"]] = len(samples)
+        if self.audio is not None:
+            self.audio.input(self.s.conn, item["id"], samples)
+        formatted["audio"] = _EMPTY
 
     def _describe(self, kind: str, event: dict[str, Any]) -> str:
         if kind == "session.created":
@@ -238,13 +397,13 @@ class _Builder:
             return f"response.created {(event.get('response') or {}).get('id')}"
         return kind
 
-    def finish(self) -> None:
+    def finish(self) -> EpisodeSummary:
+        """The summary (call once, after the last line)."""
         self.flush_audio()
         for item in self.conv.get_items():
             formatted = item.get("formatted") or {}
-            audio = formatted.get("audio")
-            n = len(audio) if audio is not None else 0
             tool = formatted.get("tool") or {}
+            n = self.out_samples.get(item["id"], 0) + self.in_samples.get(item["id"], 0)
             summary = ItemSummary(
                 id=item["id"], type=str(item.get("type")), role=item.get("role"),
                 status=item.get("status"), t_ms=self.first_seen.get(item["id"], 0.0),
@@ -256,39 +415,125 @@ class _Builder:
                 arguments=_parse(tool.get("arguments", item.get("arguments"))),
                 output=_parse(formatted.get("output", item.get("output"))),
             )
-            if n:
-                self.s.audio[item["id"]] = np.array(audio, dtype=np.int16)
-                if item.get("role") == "assistant":
-                    self.s.output_audio_ms += summary.audio_ms
+            if n and item.get("role") == "assistant":
+                self.s.output_audio_ms += summary.audio_ms
             self.s.items.append(summary)
-        self.s.event_counts = dict(sorted(self.counts.items()))
+        self.s.event_counts = {f"{d} {k}": n for (d, k), n in sorted(self.counts.items())}
+        # the conversation refers to itself (its handlers), so only the garbage collector
+        # would free it: let its items and input audio go now
+        self.conv.clear()
+        return self.s
 
 
 def summarize_episode(episode: Episode, lines: Iterable[Event | Frame | CloseLine]
                       ) -> EpisodeSummary:
     """The conversation-level summary of one episode from its lines (after the connect)."""
-    close = episode.close
-    summary = EpisodeSummary(
-        conn=episode.conn, path=episode.path, query=episode.query,
-        duration_ms=episode.duration_ms, n_client=episode.n_client, n_server=episode.n_server,
-        close=close.model_dump(exclude={"kind", "conn"}) if close is not None else None,
-    )
-    builder = _Builder(summary)
+    builder = EpisodeBuilder(episode.connect)
     for line in lines:
-        if isinstance(line, Frame):
-            builder.counts[f"{line.dir} <frame>"] += 1
-            continue
-        if not isinstance(line, Event):
-            continue
-        builder.counts[f"{line.dir} {line.type}"] += 1
-        if line.dir == "client":
-            builder.client(line)
-        else:
-            builder.server(line)
-    builder.finish()
-    return summary
+        if isinstance(line, Event):
+            builder.event(line.dir, line.t, line.event)
+        elif isinstance(line, Frame):
+            builder.frame(line.dir, line.t)
+        elif isinstance(line, CloseLine):
+            builder.close(line)
+    return builder.finish()
 
 
-def summarize(cassette: Cassette) -> list[EpisodeSummary]:
-    """Summaries of every episode of a loaded cassette."""
-    return [summarize_episode(ep, cassette.iter_episode(ep.conn)) for ep in cassette.episodes]
+# ------------------------------------------------------------------------------- the file pass
+
+
+_FINISHED: Any = object()  # a closed episode's place in `builders`
+
+
+def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = None
+                   ) -> tuple[Header, list[EpisodeSummary]]:
+    """The header and a summary of each episode (by conn) of the cassette at `path`, in one
+    streaming pass that refuses what `Cassette.load` refuses, with the same message."""
+    path = Path(path)
+    header: Header | None = None
+    builders: dict[int, EpisodeBuilder] = {}
+    done: dict[int, EpisodeSummary] = {}
+    closed: set[int] = set()
+    last_t: dict[int, float] = {}
+    # json's C scanner without json.loads' wrapping: a line it does not take whole (or any
+    # other doubt) goes to parse_line, which gives the exact error or the validated line
+    scan = json.JSONDecoder().scan_once
+    lineno = 0
+    try:
+        fh = open(path, "rb", buffering=_READ_BUFFER)  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise CassetteError(f"{path}: no such cassette") from None
+    except IsADirectoryError:
+        raise CassetteError(f"{path}: is a directory, not a cassette") from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise utf8_error(path, lineno, exc) from None
+            try:
+                obj, end = scan(text, 0)
+            except (StopIteration, ValueError, RecursionError):
+                obj = end = None
+            line: Any = None
+            if type(obj) is dict and len(obj) == 5 and obj.get("kind") == "event" and (
+                    end == len(text) or text[end:] == "\n"):
+                conn, direction, t, event = obj.get("conn"), obj.get("dir"), obj.get("t"), \
+                    obj.get("event")
+                if not (type(conn) is int and conn >= 0 and direction in ("client", "server")
+                        and type(t) in (int, float) and t >= 0 and type(event) is dict):
+                    line = parse_line(text, path, lineno)
+                else:
+                    t = float(t)
+            else:
+                if not text.strip():
+                    continue
+                line = parse_line(text, path, lineno)  # the exact error, or a valid line
+                if isinstance(line, Header):
+                    if lineno != 1:
+                        raise line_error(path, lineno, "a second header line")
+                    header = line
+                    continue
+                if isinstance(line, Connect):
+                    if header is None:
+                        raise line_error(path, lineno, "the first line must be the header")
+                    if line.conn in builders:
+                        raise line_error(path, lineno, f"conn {line.conn} is connected twice")
+                    builders[line.conn] = EpisodeBuilder(line, audio)
+                    last_t[line.conn] = 0.0
+                    continue
+                conn, t = line.conn, line.t
+            if header is None:
+                raise line_error(path, lineno, "the first line must be the header")
+            builder = builders.get(conn)
+            if builder is None:
+                raise line_error(path, lineno, f"conn {conn} has no connect line before it")
+            if conn in closed:
+                raise line_error(path, lineno, f"conn {conn} continues after its close line")
+            if t < last_t[conn]:
+                raise line_error(path, lineno, f"time goes backwards in conn {conn} "
+                                 f"({t} ms after {last_t[conn]} ms)")
+            last_t[conn] = t
+            if line is None:
+                builder.event(direction, t, event)
+            elif isinstance(line, Event):
+                builder.event(line.dir, t, line.event)
+            elif isinstance(line, Frame):
+                builder.frame(line.dir, t)
+            elif isinstance(line, CloseLine):
+                closed.add(conn)
+                builder.close(line)
+                done[conn] = builder.finish()  # its conversation (and input audio) can go
+                builders[conn] = _FINISHED
+    if header is None:
+        raise CassetteError(f"{path}: {NO_HEADER}")
+    for conn, builder in builders.items():
+        if builder is not _FINISHED:
+            done[conn] = builder.finish()
+    return header, [done[conn] for conn in sorted(done)]
+
+
+def summarize(cassette: Cassette | str | os.PathLike[str]) -> list[EpisodeSummary]:
+    """Summaries of every episode of a cassette (a loaded one, or a path)."""
+    path = cassette.path if isinstance(cassette, Cassette) else cassette
+    return read_summaries(path)[1]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtkit.cassette.model import CloseLine, Connect, Event, Frame, Header
+from rtkit.cassette.position import NO_HEADER, decode_line, where
 from rtkit.cassette.reader import parse_line
 from rtkit.errors import CassetteError
 from rtkit.protocol.events import (
@@ -26,7 +27,7 @@ from rtkit.protocol.events import (
     server_event_dialect,
 )
 
-__all__ = ["Problem", "validate_lines", "validate_path"]
+__all__ = ["Problem", "Report", "check_path", "validate_lines", "validate_path"]
 
 # canonical (GA) server event type -> fields it must carry
 _SERVER_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -75,14 +76,28 @@ _ITEM_REFS = {
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem, at `path:lineno`."""
+    """One problem, at `path:lineno` or `path:lineno:column` (see `rtkit.cassette.position`);
+    `lineno` 0 for a problem with the whole file."""
 
     path: str
     lineno: int
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.lineno}: {self.message}"
+        if not self.lineno:
+            return f"{self.path}: {self.message}"
+        return f"{where(self.path, self.lineno, self.column)}: {self.message}"
+
+
+@dataclass
+class Report:
+    """What `check_path` found: every problem, and the size of a cassette that had none."""
+
+    path: str
+    problems: list[Problem]
+    lines: int
+    episodes: int
 
 
 @dataclass
@@ -102,22 +117,42 @@ class _Checker:
         self.header: Header | None = None
         self.episodes: dict[int, _Episode] = {}
         self.lineno = 0
+        self.seen_text = False  # a line that is not blank
 
-    def problem(self, message: str) -> None:
-        self.problems.append(Problem(self.path, self.lineno, message))
+    def problem(self, message: str, column: int | None = None) -> None:
+        self.problems.append(Problem(self.path, self.lineno, message, column))
+
+    def error(self, exc: CassetteError) -> None:
+        if exc.reason is not None:
+            self.problem(exc.reason, exc.column)
+        else:
+            self.problem(str(exc))
+
+    def raw_line(self, lineno: int, raw: bytes) -> None:
+        self.lineno = lineno
+        try:
+            text = decode_line(raw, self.path, lineno)
+        except CassetteError as exc:
+            self.seen_text = True
+            self.error(exc)
+            return
+        self.line(lineno, text)
 
     def line(self, lineno: int, text: str) -> None:
         self.lineno = lineno
         if not text.strip():
             return
+        first = not self.seen_text
+        if first and lineno > 1:
+            self.problems.append(Problem(self.path, 1, "the first line is blank; it must be "
+                                                       "the header"))
+        self.seen_text = True
         try:
             line = parse_line(text, self.path, lineno)
         except CassetteError as exc:
-            prefix = f"{self.path}:{lineno}: "
-            message = str(exc)
-            self.problem(message[len(prefix):] if message.startswith(prefix) else message)
+            self.error(exc)
             return
-        if lineno == 1:
+        if first:
             if not isinstance(line, Header):
                 self.problem("the first line must be the header ({\"kind\": \"header\", ...})")
             else:
@@ -227,24 +262,38 @@ class _Checker:
             self.problem(f"{kind!r} names item {event['item_id']!r}, which does not exist")
 
 
+def _finish(checker: _Checker) -> None:
+    if not checker.seen_text:
+        checker.lineno = 0
+        checker.problem(NO_HEADER)
+
+
 def validate_lines(lines: Iterable[str], path: str = "<cassette>") -> list[Problem]:
     """Every problem in a cassette given as text lines (line 1 first)."""
     checker = _Checker(path)
-    n = 0
     for n, text in enumerate(lines, start=1):
         checker.line(n, text)
-    if n == 0:
-        checker.lineno = 1
-        checker.problem("empty file (a cassette starts with a header line)")
+    _finish(checker)
     return checker.problems
 
 
-def _read(path: str) -> Iterator[str]:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for text in f:
-            yield text.rstrip("\n")
+def _read(path: str) -> Iterator[bytes]:
+    with open(path, "rb", buffering=256 * 1024) as f:
+        yield from f
+
+
+def check_path(path: str | os.PathLike[str]) -> Report:
+    """Check the cassette at `path`, streamed (memory does not grow with the file). OSError
+    when it cannot be read."""
+    name = os.fspath(path)
+    checker = _Checker(name)
+    n = 0
+    for n, raw in enumerate(_read(name), start=1):
+        checker.raw_line(n, raw)
+    _finish(checker)
+    return Report(name, checker.problems, n, len(checker.episodes))
 
 
 def validate_path(path: str | os.PathLike[str]) -> list[Problem]:
     """Every problem in the cassette at `path` (streamed: memory does not grow with the file)."""
-    return validate_lines(_read(os.fspath(path)), os.fspath(path))
+    return check_path(path).problems

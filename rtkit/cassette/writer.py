@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import glob
 import json
 import os
 import re
@@ -13,13 +16,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from rtkit.cassette.lock import CassetteLock
 from rtkit.cassette.model import CloseLine, Connect, Frame, Header, event_line_head
 from rtkit.cassette.reader import Cassette, _iter_raw_lines
 from rtkit.cassette.redact import Redactor, audio_payload_span
 from rtkit.cassette.sink import LineSink
 from rtkit.errors import CassetteError, SecretLeakError
 
-__all__ = ["CassetteWriter"]
+__all__ = ["FLUSH_PENDING", "CassetteWriter"]
+
+FLUSH_PENDING = 64 * 1024  # bytes recorded in one event-loop turn that are written at once
 
 # an event line as this writer writes it; group 1 conn, 2 dir, 3 t, 4 the event's text
 _EVENT_LINE = re.compile(rb'\{"kind":"event","conn":(\d+),"dir":"(client|server)","t":([0-9.]+),'
@@ -33,6 +39,18 @@ class CassetteWriter:
     committed atomically with `os.replace`, so readers see the previous cassette or the complete
     new one, never a partial file. `append=True` keeps the existing cassette's episodes and
     numbers this writer's connections after them (caller's conn k is written as base + k).
+
+    One writer per cassette: the writer holds `CassetteLock` on `path` from creation to commit
+    or abort, and a second writer fails at once with `CassetteLockedError`.
+
+    With `autoflush` (the default) lines reach the temporary file (the OS's page cache) as
+    they are recorded, so a process killed even with SIGKILL leaves them there for `rtkit
+    recover`: outside an event loop before the call that recorded a line returns; inside one
+    (the proxy, `RecordingTransport`) before the loop runs anything else, with one write for
+    the lines recorded meanwhile (all the frames of a chunk read off the wire), or at once when
+    64 KB are pending. A write per line would cost a recording proxy about as much again as
+    the rest of recording an audio event. `autoflush=False` gathers lines in memory until
+    `flush()` (or about 1 MB).
     """
 
     def __init__(
@@ -44,21 +62,35 @@ class CassetteWriter:
         meta: Mapping[str, Any] | None = None,
         redactor: Redactor | None = None,
         append: bool = False,
+        autoflush: bool = True,
     ) -> None:
         from rtkit import __version__
 
         self.path = Path(path)
         self.redactor = redactor or Redactor()
+        self.autoflush = autoflush
+        self._flush_soon = False
         self.n_events = 0
         self.committed = False
         self._leak: str | None = None
         self._lineno = 0
         self._last_t: dict[int, float] = {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = CassetteLock(self.path).acquire()
+        try:
+            self._open(append, dialect, model, meta, __version__)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, append: bool, dialect: str | None, model: str | None,
+              meta: Mapping[str, Any] | None, version: str) -> None:
+        _warn_leftovers(self.path)
         existing = Cassette.load(self.path) if append and self.path.exists() else None
         self.conn_base = max((e.conn for e in existing.episodes), default=-1) + 1 if existing else 0
         header = Header(
             created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            rtkit=__version__,
+            rtkit=version,
             dialect=dialect if dialect in ("ga", "beta") else None,  # type: ignore[arg-type]
             model=model,
             redactions=self.redactor.names,
@@ -71,10 +103,10 @@ class CassetteWriter:
                 "model": old.model or header.model, "meta": {**old.meta, **header.meta},
             })
         self.header = header
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".rtkit-tmp",
                                    dir=self.path.parent)
         self._tmp = Path(tmp)
+        self._lock.note_tmp(self._tmp)
         self._sink = LineSink(fd)
         self._unchecked = array("Q")  # numbers of lines written without a JSON check
         self.audio_out_chars = 0  # base64 characters of server audio taken by the fast path
@@ -83,6 +115,7 @@ class CassetteWriter:
             for _, text in _iter_raw_lines(existing.path):
                 if text.strip() and not text.startswith('{"kind":"header"'):
                     self._write(text.rstrip("\n"))
+        self._flushed()
 
     # -- lines -----------------------------------------------------------------------------
 
@@ -125,6 +158,7 @@ class CassetteWriter:
             selected_subprotocol=selected_subprotocol,
         )
         self._write(line.model_dump_json(exclude_none=True))
+        self._flushed()
 
     def event(self, conn: int, dir: str, t: float, frame: str | bytes) -> None:
         """Record one frame: a JSON object becomes an `event` line, anything else a `frame`
@@ -134,13 +168,16 @@ class CassetteWriter:
             self.n_events += 1
             self._write(Frame(conn=n, dir=dir, t=self._last_t[conn],  # type: ignore[arg-type]
                               binary=bytes(frame)).to_json_line())
-            return
+        elif not self._audio_text(conn, dir, t, frame):
+            self._text(conn, dir, t, frame)
+        self._flushed()
+
+    def _audio_text(self, conn: int, dir: str, t: float, frame: str) -> bool:
         if len(frame) > 256 and "audio" in frame[:120]:  # perhaps an audio event
             data = frame.encode("utf-8")
             span = audio_payload_span(data)
-            if span is not None and self._audio(conn, dir, t, data, 0, len(data), span):
-                return
-        self._text(conn, dir, t, frame)
+            return span is not None and self._audio(conn, dir, t, data, 0, len(data), span)
+        return False
 
     def text_event(self, conn: int, dir: str, t: float, buf: bytes, start: int = 0,
                    end: int | None = None) -> None:
@@ -150,6 +187,7 @@ class CassetteWriter:
         end = len(buf) if end is None else end
         span = audio_payload_span(buf, start, end)
         if span is not None and self._audio(conn, dir, t, buf, start, end, span):
+            self._flushed()
             return
         try:
             text = bytes(buf[start:end]).decode("utf-8")
@@ -157,6 +195,7 @@ class CassetteWriter:
             self.event(conn, dir, t, bytes(buf[start:end]))
             return
         self._text(conn, dir, t, text)
+        self._flushed()
 
     def _audio(self, conn: int, dir: str, t: float, buf: bytes, start: int, end: int,
                span: tuple[int, int]) -> bool:
@@ -211,6 +250,34 @@ class CassetteWriter:
         n = self._conn(conn, t)
         line = CloseLine(conn=n, t=self._last_t[conn], code=code, reason=reason, by=by)  # type: ignore[arg-type]
         self._write(line.model_dump_json())
+        self._flushed()
+
+    def flush(self) -> None:
+        """Write the lines recorded so far to the temporary file (the OS's page cache; the
+        file is fsynced only at commit). With `autoflush` every recording call does this."""
+        self._sink.flush()
+
+    def _flushed(self) -> None:
+        if not self.autoflush:
+            return
+        if self._sink.pending >= FLUSH_PENDING:
+            self._sink.flush()
+            return
+        if self._flush_soon:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._sink.flush()
+            return
+        self._flush_soon = True
+        loop.call_soon(self._deferred_flush)
+
+    def _deferred_flush(self) -> None:
+        self._flush_soon = False
+        # on a write error the sink keeps it: the next write or the commit raises it
+        with contextlib.suppress(OSError):
+            self._sink.flush()
 
     # -- finishing -------------------------------------------------------------------------
 
@@ -218,6 +285,13 @@ class CassetteWriter:
         """Flush, check for leaked secrets, and atomically replace the target file."""
         if self.committed:
             return self.path
+        try:
+            self._commit()
+        finally:
+            self._lock.release()
+        return self.path
+
+    def _commit(self) -> None:
         try:
             self._sink.close()
         except OSError:  # e.g. the disk is full: the previous cassette stays as it was
@@ -236,12 +310,14 @@ class CassetteWriter:
             )
         os.replace(self._tmp, self.path)
         self.committed = True
-        return self.path
 
     def abort(self) -> None:
         """Discard everything written; the target file is left as it was."""
-        self._sink.discard()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            self._sink.discard()
+            self._tmp.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> CassetteWriter:
         return self
@@ -261,6 +337,24 @@ class CassetteWriter:
         if sink is not None and not sink.closed and not self.committed:
             self.abort()
 
+
+def _warn_leftovers(path: Path) -> None:
+    """Warn about temporary files beside `path` left by writers that were killed (this
+    writer holds the lock on `path`, so no live writer owns them)."""
+    import warnings
+
+    from rtkit.errors import RtkitLeftoverWarning
+
+    try:
+        found = sorted(path.parent.glob(f".{glob.escape(path.name)}.*.rtkit-tmp"))
+    except OSError:
+        return
+    if found:
+        names = ", ".join(p.name for p in found[:3]) + (" ..." if len(found) > 3 else "")
+        warnings.warn(RtkitLeftoverWarning(
+            f"{path}: {len(found)} temporary file(s) beside it are left over from a recording "
+            f"that was killed ({names}); `rtkit recover {path}` shows what they hold and turns "
+            "one into a cassette"), stacklevel=4)
 
 
 

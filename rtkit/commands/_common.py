@@ -15,7 +15,8 @@ import click
 from rtkit.cassette import Cassette
 from rtkit.errors import CassetteError, RtkitError
 
-__all__ = ["fail", "load_cassette", "parse_listen", "run", "run_until_signal", "status_printer"]
+__all__ = ["fail", "load_cassette", "parse_listen", "read_cassette", "run", "run_until_signal",
+           "status_printer"]
 
 T = TypeVar("T")
 
@@ -39,6 +40,21 @@ def load_cassette(path: Path) -> Cassette:
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"{path}: cannot read: {exc}")
     raise AssertionError("unreachable")
+
+
+def read_cassette(path: Path, read: Callable[[Path], T]) -> T:
+    """`read(path)` (a one-pass reader such as `read_summaries`), or exit 2 with a message
+    naming the file (and line) on a problem."""
+    if not path.exists():
+        fail(f"{path}: no such file")
+    if path.is_dir():
+        fail(f"{path}: is a directory, not a cassette")
+    try:
+        return read(path)
+    except CassetteError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror or exc}")
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from rtkit.cassette.summary import EpisodeSummary, ItemSummary, summarize
-from rtkit.commands._common import load_cassette
+from rtkit.cassette.summary import EpisodeSummary, ItemSummary, read_summaries
+from rtkit.commands._common import fail, read_cassette
 
 __all__ = ["command", "render"]
 
@@ -47,6 +47,10 @@ def render(path: Path, summaries: list[EpisodeSummary], header: Any) -> str:
     dialects = {s.dialect for s in summaries if s.dialect} or {header.dialect or "?"}
     lines = [f"{path}: {len(summaries)} episode(s), {'/'.join(sorted(dialects)).upper()}, "
              f"recorded {header.created} by rtkit {header.rtkit}"]
+    recovered = header.meta.get("recovered")
+    if isinstance(recovered, dict):
+        lines.append(f"incomplete: recovered by rtkit recover from {recovered.get('from')} "
+                     "(the recording was killed)")
     for s in summaries:
         close = s.close or {}
         closed = (f"closed {close.get('code')} by {close.get('by')}" if close.get("code")
@@ -76,7 +80,7 @@ def render(path: Path, summaries: list[EpisodeSummary], header: Any) -> str:
 
 
 @click.command("inspect")
-@click.argument("cassette", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("cassette", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--episode", "episode", type=int, default=None, metavar="N",
               help="Only this episode (conn number).")
@@ -87,23 +91,28 @@ def command(cassette: Path, as_json: bool, episode: int | None, counts: bool) ->
 
     \b
     $ rtkit inspect cassettes/ga/tool_call.jsonl
-    $ rtkit inspect session.jsonl --json | jq '.episodes[0].items'
+    cassettes/ga/tool_call.jsonl: 1 episode(s), GA, recorded 2026-12-02T17:01:35Z by rtkit 0.1.0
+    ...
+        0.010  user       "What's the weather in Paris?"
+        0.011  server     response.created resp_zdSBMIvyqunLGFTJb80KJ
+        0.011  assistant  call get_weather({"location": "Paris", "unit": "c"})
+    ...
+      audio: 0.00 s in, 0.00 s out; 2 response(s) (2 completed); 0 error(s)
 
-    Audio is summarized as durations, never dumped. Exit status: 0, or 2 for a missing or
-    corrupt cassette.
+    Audio is summarized as durations, never dumped; --json gives the same as JSON. Exit
+    status: 0, or 2 for a missing or corrupt cassette (or no episode N).
     """
-    loaded = load_cassette(cassette)
-    summaries = summarize(loaded)
+    header, summaries = read_cassette(cassette, read_summaries)
     if episode is not None:
         summaries = [s for s in summaries if s.conn == episode]
         if not summaries:
-            raise click.BadParameter(f"{cassette} has no episode {episode}", param_hint="--episode")
+            fail(f"{cassette} has no episode {episode}")
     if as_json:
-        data = {"path": str(cassette), "header": loaded.header.model_dump(exclude={"kind"}),
+        data = {"path": str(cassette), "header": header.model_dump(exclude={"kind"}),
                 "episodes": [s.to_json() for s in summaries]}
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    click.echo(render(cassette, summaries, loaded.header))
+    click.echo(render(cassette, summaries, header))
     if counts:
         for s in summaries:
             click.echo(f"\nepisode {s.conn} events:")

@@ -42,8 +42,8 @@ def command(output: Path, listen: str | None, script: Path | None, upstream: str
     \b
     Script mode: rtkit's client plays a YAML script (session, tools, user
     text and WAV audio, waits) against the API; see docs/cli.md.
-      $ rtkit record --script weather.yaml -o weather.jsonl
-      rtkit: recorded 9 client and 46 server events, 0.0 s of output audio, ...
+      $ rtkit record --script docs/examples/weather.yaml -o weather.jsonl
+      rtkit: recorded 7 client and 49 server events, 0.0 s of output audio,...
 
     Exit status: 0 recorded; 1 the upstream refused or a script step timed
     out (what was recorded is kept); 2 usage error or invalid script.

@@ -18,7 +18,7 @@ __all__ = ["command"]
 
 @click.command("scrub")
 @click.argument("cassettes", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+                type=click.Path(path_type=Path))
 @click.option("--pattern", "patterns", multiple=True, metavar="REGEX",
               help="Also replace what this regex matches with REDACTED (repeatable).")
 @click.option("--header", "headers", multiple=True, metavar="NAME",
@@ -31,10 +31,13 @@ def command(cassettes: tuple[Path, ...], patterns: tuple[str, ...], headers: tup
     cassettes, in place. Each file is rewritten atomically: on any error it is untouched.
 
     \b
-    $ rtkit scrub cassettes/*/*.jsonl --pattern 'acct_[0-9]+'
-    cassettes/support.jsonl:14: sk-keys
-    scrubbed 1 line(s) in 1 of 12 cassette(s)
+    $ rtkit scrub --check cassettes/ga/tool_call.jsonl --pattern 'weather in Paris'
+    cassettes/ga/tool_call.jsonl:7: pattern 'weather in Paris'
+    cassettes/ga/tool_call.jsonl:12: pattern 'weather in Paris'
+    cassettes/ga/tool_call.jsonl:13: pattern 'weather in Paris'
+    would scrub 3 line(s) in 1 of 1 cassette(s)
     $ rtkit scrub --check cassettes/*/*.jsonl   # in CI: fail if a secret slipped in
+    would scrub 0 line(s) in 0 of 12 cassette(s)
 
     Secrets are never printed, only the names of the filters that matched. Exit status: 0
     (with --check: nothing to scrub), 1 with --check when something would change, 2 for a
@@ -46,6 +49,8 @@ def command(cassettes: tuple[Path, ...], patterns: tuple[str, ...], headers: tup
         fail(f"bad --pattern: {exc}")
     total = files = 0
     for path in cassettes:
+        if path.is_dir():
+            fail(f"{path}: is a directory, not a cassette")
         if not path.is_file():
             fail(f"{path}: no such file")
         try:

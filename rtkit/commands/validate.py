@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rtkit.cassette.validate import validate_path
+from rtkit.cassette.validate import check_path
 from rtkit.commands._common import fail
 
 __all__ = ["command"]
@@ -15,7 +15,7 @@ __all__ = ["command"]
 
 @click.command("validate")
 @click.argument("cassettes", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+                type=click.Path(path_type=Path))
 def command(cassettes: tuple[Path, ...]) -> None:
     """Check cassettes: each line parses, the header comes first, time never goes backwards,
     event types are known for the dialect, required fields are present, and items and
@@ -23,31 +23,32 @@ def command(cassettes: tuple[Path, ...]) -> None:
 
     \b
     $ rtkit validate cassettes/*/*.jsonl
-    cassettes/ga/text_turn.jsonl: OK (1 episode(s), 26 lines)
-    $ rtkit validate broken.jsonl
-    broken.jsonl:7: unknown server event type 'response.txt.delta' for the GA dialect
+    cassettes/beta/audio_turn.jsonl: OK (1 episode(s), 42 lines)
+    ...
+    cassettes/ga/text_turn.jsonl: OK (1 episode(s), 28 lines)
+    ...
 
-    Exit status: 0 when every cassette is valid, 1 when a problem was found (each printed as
-    FILE:LINE: message), 2 when a file is missing or unreadable.
+    Each problem is printed as FILE:LINE: message, or FILE:LINE:COLUMN: message when it is
+    at one character (bytes that are not UTF-8, JSON that does not parse). Exit status: 0
+    when every cassette is valid, 1 when a problem was found (a corrupt file included), 2
+    when a file is missing or unreadable.
     """
     bad = 0
     for path in cassettes:
-        if not path.is_file():
+        if not path.exists():
             fail(f"{path}: no such file")
+        if path.is_dir():
+            fail(f"{path}: is a directory, not a cassette")
         try:
-            problems = validate_path(path)
+            report = check_path(path)
         except OSError as exc:
-            fail(f"{path}: cannot read: {exc}")
-        if problems:
+            fail(f"{path}: cannot read: {exc.strerror or exc}")
+        if report.problems:
             bad += 1
-            for problem in problems:
+            for problem in report.problems:
                 click.echo(str(problem))
             continue
-        with path.open(encoding="utf-8", errors="replace") as f:
-            lines = sum(1 for _ in f)
-            f.seek(0)
-            episodes = sum(1 for text in f if text.startswith('{"kind":"connect"'))
-        click.echo(f"{path}: OK ({episodes} episode(s), {lines} lines)")
+        click.echo(f"{path}: OK ({report.episodes} episode(s), {report.lines} lines)")
     if bad:
         click.echo(f"{bad} of {len(cassettes)} cassette(s) have problems", err=True)
         sys.exit(1)

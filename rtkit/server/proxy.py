@@ -151,6 +151,9 @@ class RecordingProxy:
     `OPENAI_API_KEY` environment variable; whatever key the client sent is replaced. The
     cassette is written atomically when the proxy stops. `max_connections` stops accepting
     after that many episodes (`wait_done()` returns once they have all ended).
+    `on_frame(conn, direction, frame)`, when given, sees every frame relayed (text as `str`,
+    binary as `bytes`) as it is forwarded, so a caller can look at a session before the
+    cassette is written.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class RecordingProxy:
         meta: dict[str, Any] | None = None,
         open_timeout: float = 15.0,
         on_status: Callable[[ProxyStatus], None] | None = None,
+        on_frame: Callable[[int, str, str | bytes], None] | None = None,
     ) -> None:
         self.path = os.fspath(output_path)
         self.upstream_url = upstream_url
@@ -178,12 +182,8 @@ class RecordingProxy:
         self.meta = meta
         self.open_timeout = open_timeout
         self.on_status = on_status
-        base = redactor or Redactor()
-        self.redactor = Redactor(
-            extra_headers=base.secret_headers, patterns=base.patterns,
-            before_record_event=base.before_record_event,
-            secrets=[*base.secrets, *([self.api_key] if self.api_key else [])],
-        )
+        self.on_frame = on_frame
+        self.redactor = (redactor or Redactor()).with_secrets(self.api_key)
         self.status = ProxyStatus()
         self.failures: list[str] = []
         self._writer: CassetteWriter | None = None
@@ -388,7 +388,7 @@ class RecordingProxy:
         """Forward one direction chunk by chunk; record the frames each chunk completes."""
         src, dst = (relay.down, relay.up) if direction == "client" else (relay.up, relay.down)
         frames = relay.frames[direction]
-        conn, status = relay.conn, self.status
+        conn, status, tap = relay.conn, self.status, self.on_frame
         try:
             while True:
                 data = await src.reader.read(_CHUNK)
@@ -404,8 +404,13 @@ class RecordingProxy:
                     if opcode == TEXT:
                         writer.text_event(conn, direction, t, message.buf, message.start,
                                           message.end)
+                        if tap is not None:
+                            tap(conn, direction, bytes(message.buf[message.start:message.end])
+                                .decode("utf-8", "replace"))
                     else:
                         writer.event(conn, direction, t, message.data)
+                        if tap is not None:
+                            tap(conn, direction, bytes(message.data))
                     status.events += 1
                 if direction == "server":
                     status.audio_bytes = writer.audio_out_chars * 3 // 4

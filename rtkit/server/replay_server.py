@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +51,32 @@ class _WebSocketLink:
         await close_like(self.ws, code, reason)
 
 
+FrameTap = Callable[[int, str, "str | bytes"], None]
+
+
+class _TappedLink(_WebSocketLink):
+    """A link that also reports every frame, both directions, to `tap(conn, dir, frame)`
+    (text frames as `str`, binary ones as `bytes`), before it is handled or sent."""
+
+    def __init__(self, ws: ServerConnection, conn: int, tap: FrameTap) -> None:
+        super().__init__(ws)
+        self.conn, self.tap = conn, tap
+
+    async def recv(self, timeout: float | None) -> str | bytes | Close | None:
+        frame = await super().recv(timeout)
+        if isinstance(frame, (str, bytes)):
+            self.tap(self.conn, "client", frame)
+        return frame
+
+    async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
+        if isinstance(data, str):
+            self.tap(self.conn, "server", data)
+        else:
+            raw = bytes(data)
+            self.tap(self.conn, "server", raw.decode("utf-8", "replace") if text else raw)
+        await super().send(data, text)
+
+
 # websockets >= 14 sends UTF-8 bytes as a text frame (send(..., text=True)); 13 needs a str
 _SEND_TAKES_TEXT = "text" in inspect.signature(ServerConnection.send).parameters
 
@@ -61,10 +88,11 @@ class ReplayServer:
     `server.url` (`ws://127.0.0.1:PORT/v1/realtime`), or give the openai SDK
     `websocket_base_url=server.ws_base_url`. Options are those of `CassettePlayer.open`:
     `pace`, `audio_match`, `ignore_paths`, `matchers`, `match_on`, `timeout`, `unplayed`,
-    `record_mode`, `max_message`. After the block, mismatches are in `errors` and `check()`
-    raises the first; on exit the unplayed policy is applied (when the block did not raise). When
-    the block raised (typically the client's timeout) after a mismatch, the mismatch is raised
-    from it, since it is the cause.
+    `record_mode`, `max_message`. `on_frame(conn, direction, frame)`, when given, sees every
+    frame exchanged (text as `str`, binary as `bytes`) as it happens. After the block,
+    mismatches are in `errors` and `check()` raises the first; on exit the unplayed policy is
+    applied (when the block did not raise). When the block raised (typically the client's
+    timeout) after a mismatch, the mismatch is raised from it, since it is the cause.
     """
 
     def __init__(
@@ -73,9 +101,11 @@ class ReplayServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        on_frame: FrameTap | None = None,
         **options: Any,
     ) -> None:
         self.player = CassettePlayer.open(cassette, **options)
+        self.on_frame = on_frame
         self.host = host
         self.port = port
         self._server: Server | None = None
@@ -155,7 +185,9 @@ class ReplayServer:
         if task is not None:
             self._tasks.add(task)
         try:
-            await drive(self.player, self.player.engine(episode), _WebSocketLink(ws))
+            tap = self.on_frame
+            link = _WebSocketLink(ws) if tap is None else _TappedLink(ws, episode.conn, tap)
+            await drive(self.player, self.player.engine(episode), link)
         finally:
             if task is not None:
                 self._tasks.discard(task)

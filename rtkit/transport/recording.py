@@ -83,13 +83,7 @@ class RecordingTransport:
         return (time.monotonic() - self._t0) * 1000
 
     def _open_writer(self, request: ConnectRequest) -> CassetteWriter:
-        base = self.redactor or Redactor()
-        redactor = Redactor(
-            extra_headers=base.secret_headers,
-            patterns=base.patterns,
-            before_record_event=base.before_record_event,
-            secrets=[*base.secrets, *secrets_in_request(request)],
-        )
+        redactor = (self.redactor or Redactor()).with_secrets(*secrets_in_request(request))
         dialect = self.dialect
         if dialect is None:
             beta = any(k.lower() == "openai-beta" for k in request.headers) or (

@@ -12,7 +12,9 @@ from pytest_recording import network
 from websockets.asyncio.client import connect
 
 from rtkit.fake import FakeRealtimeAPI
-from rtkit.plugin_support import EpisodeRouter, IOLoop, NetworkAllowance
+from rtkit.pytest.ioloop import IOLoop
+from rtkit.pytest.network import NetworkAllowance, is_loopback_url
+from rtkit.pytest.router import EpisodeRouter
 
 
 @pytest.fixture
@@ -96,3 +98,21 @@ async def test_episode_router_replays_then_records() -> None:
                 assert text == expected
         assert (replay.connections, record.connections, router.connections) == (1, 1, 2)
         assert router.errors == [] and router.played == [] and router.unplayed == []
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("ws://127.0.0.1:8765/v1/realtime", True),
+        ("ws://127.5.0.1/v1/realtime", True),
+        ("ws://localhost:1/v1/realtime", True),
+        ("ws://LOCALHOST:1/v1/realtime", True),
+        ("ws://[::1]:8765/v1/realtime", True),
+        ("wss://api.openai.com/v1/realtime", False),
+        ("ws://10.0.0.1/v1/realtime", False),
+        ("ws://localhost.example.com/v1/realtime", False),
+        ("not a url", False),
+    ],
+)
+def test_is_loopback_url(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback
