@@ -161,26 +161,36 @@ async def record_and_replay(converse: Converse, tmp_path: Path, *,
     assert len(Cassette.load(cassette).episodes) == 1
 
     # the fake is stopped: two replay servers, one for the same session, one for a changed one
-    (same, same_url), (other, other_url) = await asyncio.gather(
+    started = await asyncio.gather(
         start("serve", str(cassette), "--listen", "127.0.0.1:0", "--unplayed", "fail",
               "--max-connections", "1", *serve_args),
         start("serve", str(cassette), "--listen", "127.0.0.1:0", "--max-connections", "1",
-              *serve_args))
+              *serve_args), return_exceptions=True)
     try:
-        replayed = await asyncio.wait_for(converse(same_url, questions), 30)
-    finally:
-        code, err = await finish(same)
-    assert code == 0, err
-    assert replayed == recorded, f"recorded:\n{recorded}\nreplayed:\n{replayed}"
+        for result in started:
+            if isinstance(result, BaseException):
+                raise result
+        (same, same_url), (other, other_url) = started  # type: ignore[misc]
+        try:
+            replayed = await asyncio.wait_for(converse(same_url, questions), 30)
+        finally:
+            code, err = await finish(same)
+        assert code == 0, err
+        assert replayed == recorded, f"recorded:\n{recorded}\nreplayed:\n{replayed}"
 
-    mismatch: BaseException | None = None
-    try:
-        await asyncio.wait_for(converse(other_url, changed), 30)
-    except Exception as exc:  # the client's own way of failing on the error event
-        mismatch = exc
-    finally:
-        code, err = await finish(other)
-    assert mismatch is not None, "the changed session replayed without an error"
-    assert code == 1, err
-    assert "Replay mismatch" in err and CHANGED_TEXT in err, err
-    return Replayed(cassette, recorded, replayed, mismatch, err)
+        mismatch: BaseException | None = None
+        try:
+            await asyncio.wait_for(converse(other_url, changed), 30)
+        except Exception as exc:  # the client's own way of failing on the error event
+            mismatch = exc
+        finally:
+            code, err = await finish(other)
+        assert mismatch is not None, "the changed session replayed without an error"
+        assert code == 1, err
+        assert "Replay mismatch" in err and CHANGED_TEXT in err, err
+        return Replayed(cassette, recorded, replayed, mismatch, err)
+    finally:  # whatever failed, no rtkit serve is left behind
+        for proc in started:
+            if isinstance(proc, tuple) and proc[0].returncode is None:
+                proc[0].kill()
+                await proc[0].wait()

@@ -1,7 +1,7 @@
 """openai-agents' RealtimeAgent run by RealtimeRunner: a text turn, then a question answered
 through a function tool.
 
-    python agents_app.py ws://127.0.0.1:8765/v1/realtime
+    python agents_app.py ws://127.0.0.1:8765/v1/realtime ["question" ...]
 
 The URL is what `rtkit record --listen`, `rtkit serve` or `rtkit fake` printed.
 """
@@ -11,8 +11,6 @@ import sys
 
 from agents import function_tool
 from agents.realtime import RealtimeAgent, RealtimeRunner
-
-URL = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/v1/realtime"
 
 
 @function_tool
@@ -68,5 +66,10 @@ async def converse(url: str, questions: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(converse(URL, ["Hello!", "What's the weather in Paris?"]))
+    url = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/v1/realtime"
+    questions = sys.argv[2:] or ["Hello!", "What's the weather in Paris?"]
+    try:
+        result = asyncio.run(converse(url, questions))
+    except RuntimeError as exc:  # the server's error event
+        sys.exit(f"error: {exc}")
     print("\n".join(result["said"]))

@@ -1,7 +1,7 @@
 """livekit-plugins-openai's RealtimeModel, its session driven directly (no LiveKit room or
 server): a text turn, then a question answered through a tool.
 
-    python livekit_app.py ws://127.0.0.1:8765/v1/realtime
+    python livekit_app.py ws://127.0.0.1:8765/v1/realtime ["question" ...]
 
 The URL is what `rtkit record --listen`, `rtkit serve` or `rtkit fake` printed.
 """
@@ -13,8 +13,6 @@ import sys
 import aiohttp
 from livekit.agents import llm
 from livekit.plugins.openai.realtime import RealtimeModel
-
-URL = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/v1/realtime"
 
 
 @llm.function_tool
@@ -95,5 +93,10 @@ async def converse(url: str, questions: list) -> dict:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(converse(URL, ["Hello!", "What's the weather in Paris?"]))
+    url = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/v1/realtime"
+    questions = sys.argv[2:] or ["Hello!", "What's the weather in Paris?"]
+    try:
+        result = asyncio.run(converse(url, questions))
+    except RuntimeError as exc:  # the server's error event
+        sys.exit(f"error: {exc}")
     print("\n".join(result["said"]))

@@ -1,6 +1,6 @@
 """The official `openai` SDK, async: a text turn, then a question answered through a tool.
 
-    python openai_async.py ws://127.0.0.1:8765/v1/realtime
+    python openai_async.py ws://127.0.0.1:8765/v1/realtime ["question" ...]
 
 The URL is what `rtkit record --listen`, `rtkit serve` or `rtkit fake` printed.
 """
@@ -11,7 +11,6 @@ import sys
 
 from openai import AsyncOpenAI
 
-URL = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/v1/realtime"
 WEATHER_TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -73,5 +72,10 @@ async def converse(url: str, questions: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(converse(URL, ["Hello!", "What's the weather in Paris?"]))
+    url = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/v1/realtime"
+    questions = sys.argv[2:] or ["Hello!", "What's the weather in Paris?"]
+    try:
+        result = asyncio.run(converse(url, questions))
+    except RuntimeError as exc:  # the server's error event
+        sys.exit(f"error: {exc}")
     print("\n".join(result["said"]))

@@ -1,6 +1,6 @@
 """pipecat's OpenAIRealtimeLLMService: the user's question in the context, answered through a tool.
 
-    python pipecat_app.py ws://127.0.0.1:8765/v1/realtime
+    python pipecat_app.py ws://127.0.0.1:8765/v1/realtime ["question" ...]
 
 The URL is what `rtkit record --listen`, `rtkit serve` or `rtkit fake` printed. A text-only
 pipeline (no transport, no audio): the context aggregators, the service and a processor that
@@ -34,7 +34,6 @@ from pipecat.services.openai.realtime.events import (
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from pipecat.workers.runner import WorkerRunner
 
-URL = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/v1/realtime"
 WEATHER_TOOL = FunctionSchema(
     name="get_weather",
     description="Current weather for a city.",
@@ -118,5 +117,10 @@ async def converse(url: str, questions: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(converse(URL, ["What's the weather in Paris?"]))
+    url = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/v1/realtime"
+    questions = sys.argv[2:] or ["What's the weather in Paris?"]
+    try:
+        result = asyncio.run(converse(url, questions))
+    except RuntimeError as exc:  # the server's error event
+        sys.exit(f"error: {exc}")
     print("\n".join(result["said"]))
