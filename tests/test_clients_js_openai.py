@@ -47,4 +47,7 @@ async def test_js_openai_sdk_records_and_replays_unchanged(tmp_path: Path, varia
     episode = Cassette.load(run.cassette).episodes[0]
     assert "placeholder" not in run.cassette.read_text()
     if variant == "OpenAIRealtimeWebSocket":  # browser-style: the key and `realtime` offered
-        assert "realtime" in episode.connect.subprotocols
+        assert episode.connect.subprotocols[0] == "realtime"
+    else:  # the `ws` package: the key in Authorization, no subprotocol
+        assert episode.connect.subprotocols == []
+        assert "authorization" in episode.connect.headers
