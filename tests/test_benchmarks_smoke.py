@@ -22,7 +22,8 @@ def run(script: str, *args: str) -> str:
 
 def test_replay_throughput_prints_ratio_and_streams_a_big_cassette() -> None:
     out = run("replay_throughput.py", "--quick", "--big-gb", "0.05")
-    assert re.search(r"throughput ratio ReplayServer/bare: \d+\.\d\d", out), out
+    assert re.search(r"throughput ratio rtkit serve/bare: \d+\.\d\d", out), out
+    assert re.search(r"first byte: \d+\.\d\d\d s from loading it", out), out
     rss = re.search(r"peak RSS (\d+\.\d) MB", out)
     assert rss is not None, out
     assert float(rss.group(1)) < 100, out  # a 50 MB cassette is streamed, not loaded

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -63,7 +64,12 @@ async def test_serve_replays_and_exits_0_on_sigterm(dialect: str) -> None:
     await client.disconnect()
     await asyncio.sleep(0.2)  # the recorded close ends the episode
     code, err = await stop(server)
-    assert (code, err) == (0, "")
+    assert code == 0, err
+    opened, closed = err.splitlines()  # the console log: one line per connection event
+    assert re.fullmatch(r"rtkit serve: #1 connected from 127\.0\.0\.1:\d+: GET "
+                        r"/v1/realtime\?model=\S+ -> episode 0", opened), err
+    assert re.fullmatch(r"rtkit serve: #1 episode 0: closed by the client \(1000\); "
+                        r"\d+ client / \d+ server event\(s\) played", closed), err
 
 
 async def test_serve_mismatch_exits_1_and_the_client_gets_an_error_event() -> None:

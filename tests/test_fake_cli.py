@@ -258,7 +258,9 @@ async def test_the_sdk_records_without_a_key_and_replays_with_the_fake_stopped(
     server, url = await start("serve", str(cassette), "--unplayed", "fail")
     replayed = await sdk_session(url.removesuffix("/realtime"))
     code, err = await stop(server)
-    assert (code, err) == (0, "")
+    assert code == 0, err  # stderr is serve's console log: the connection and its end only
+    assert [line.split(": ", 1)[1].split(" ", 1)[0] for line in err.splitlines()] == [
+        "#1", "#1"] and "closed by the client (1000)" in err, err
     assert replayed == recorded  # the same events, field for field
 
 

@@ -209,3 +209,18 @@ def test_pace() -> None:
         Pace.parse("fast")
     with pytest.raises(ValueError, match="positive"):
         Pace.parse("0")
+
+
+def test_a_client_event_nested_at_the_edge_of_the_recursion_limit_is_a_mismatch() -> None:
+    # json.loads takes it; comparing and reporting it must not crash the connection
+    for depth in range(900, 1000, 5):
+        frame = '{"type":"response.create","response":' + "[" * depth + "]" * depth + "}"
+        try:
+            json.loads(frame)
+        except RecursionError:
+            break
+        engine = ReplayEngine([c(1, type="response.create")])
+        engine.start()
+        out = engine.receive(frame)
+        assert isinstance(out[0], SendError) and engine.failure is not None
+        assert "response: expected (missing), got" in str(engine.failure)

@@ -99,7 +99,7 @@ async def test_a_client_event_that_never_comes_times_out_naming_it(tmp_path: Pat
     await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
     assert isinstance(p.errors[0], ReplayTimeout)
     assert "'response.create'" in str(p.errors[0]) and "3 s" in str(p.errors[0])
-    assert link.closed == (1011, "replay timeout")
+    assert link.closed == (4001, "invalid_request_error.replay_timeout")
     assert link.sent[-1][1]["error"]["code"] == "replay_timeout"
     assert p.unplayed_events == {0: 3}
     assert "episode 0: 3 recorded event(s) were not played: client response.create, " in p.report()
@@ -145,3 +145,34 @@ async def test_unplayed_policy_and_missing_episode(tmp_path: Path) -> None:
     # secrets in the query do not matter for matching
     p = player(cassette(tmp_path), clock)
     assert p.pick("/v1/realtime/", "api_key=whatever&model=gpt-realtime").conn == 0
+
+
+async def test_a_mismatch_ends_the_connection_at_once_and_is_logged(tmp_path: Path) -> None:
+    clock = FakeClock()
+    lines: list[str] = []
+    p = player(cassette(tmp_path), clock, timeout=30, log=lines.append)
+    link = FakeLink(clock, ['{"type":"response.cancel"}', '{"type":"response.create"}'])
+    await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link, "#1")
+    assert link.closed == (4000, "invalid_request_error.replay_mismatch")
+    assert link.script == ['{"type":"response.create"}']  # closed without waiting for more
+    error = link.sent[-1][1]
+    assert error["error"]["message"] == str(p.errors[0])  # the full report, for the client
+    assert lines[0] == f"#1 episode 0: mismatch at client event #1:\n{p.errors[0]}"
+    assert lines[1] == ("#1 episode 0: closed by rtkit (4000 invalid_request_error."
+                        "replay_mismatch); 0 client / 1 server event(s) played")
+
+
+async def test_bad_input_without_a_type_or_nested_too_deeply(tmp_path: Path) -> None:
+    clock = FakeClock()
+    p = player(cassette(tmp_path), clock)
+    link = FakeLink(clock, ['{"event_id":"e1"}', '{"type":7}', "[" * 100_000,
+                            '{"type":"x","a":' + "[" * 3000 + "]" * 3000 + "}",
+                            '{"type":"response.create"}'])
+    await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
+    errors = [e["error"] for _, e in link.sent if e.get("type") == "error"]
+    assert [(e["code"], e["param"], e["event_id"]) for e in errors] == [
+        ("missing_required_parameter", "type", "e1"), ("invalid_value", "type", None),
+        ("invalid_json", None, None), ("invalid_json", None, None)]
+    assert "nested too deeply" in errors[2]["message"]
+    assert [e["type"] for _, e in link.sent][-2:] == ["response.created", "response.done"]
+    assert p.errors == []

@@ -16,7 +16,8 @@ LOWEST = "13.1"
 ROOT = Path(__file__).resolve().parent.parent
 SHELL_TESTS = ["tests/test_record_replay_e2e.py", "tests/test_proxy_relay.py",
                "tests/test_replay_driver.py", "tests/test_client_e2e.py",
-               "tests/test_plugin_replay.py", "tests/test_fake_server.py"]
+               "tests/test_plugin_replay.py", "tests/test_fake_server.py",
+               "tests/test_replay_server_shell.py"]
 
 
 def lowest_websockets() -> Path:

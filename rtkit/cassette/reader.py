@@ -11,19 +11,28 @@ import binascii
 import json
 import os
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import ValidationError
 
 from rtkit.cassette.model import VERSION, CloseLine, Connect, Event, Frame, Header, Line
-from rtkit.cassette.position import NO_HEADER, json_column, line_error, utf8_error
+from rtkit.cassette.position import (
+    NO_HEADER,
+    decode_line,
+    json_column,
+    line_error,
+    utf8_error,
+)
 from rtkit.errors import CassetteError
 
-__all__ = ["Cassette", "Episode", "ServerEventText", "parse_line", "read_lines"]
+if TYPE_CHECKING:  # numpy is imported when audio is asked for: `rtkit serve` starts faster
+    import numpy as np
+
+__all__ = ["Cassette", "Episode", "ServerEventText", "ServerRun", "parse_line", "read_lines"]
 
 _EVENT_KEY = '"event":'
 OUTPUT_AUDIO_TYPES = frozenset({"response.output_audio.delta", "response.audio.delta"})
@@ -39,13 +48,6 @@ def _validation_message(exc: ValidationError) -> str:
         loc = ".".join(str(x) for x in err["loc"]) or "line"
         parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
-
-
-def _written_server_event(conn: int) -> re.Pattern[bytes]:
-    """The start of a server event line of `conn` exactly as CassetteWriter writes it (the
-    replay fast path); group 1 is `t`."""
-    return re.compile(rb'\{"kind":"event","conn":' + str(conn).encode()
-                      + rb',"dir":"server","t":(\d+(?:\.\d+)?),"event":')
 
 
 class ServerEventText:
@@ -72,15 +74,47 @@ class ServerEventText:
 
     @property
     def event(self) -> dict[str, Any]:
-        """The event, parsed on first use."""
+        """The event, parsed on first use (`CassetteError` if it is not a JSON object)."""
         if self._event is None:
-            self._event = json.loads(bytes(self.data))
+            try:
+                event = json.loads(bytes(self.data))
+            except (ValueError, RecursionError):
+                event = None
+            if not isinstance(event, dict):
+                raise CassetteError(f"a recorded server event of conn {self.conn} (t={self.t:g} "
+                                    "ms) is not a JSON object; run `rtkit validate` on the "
+                                    "cassette")
+            self._event = event
         return self._event
 
     @property
     def type(self) -> str:
         """The event's `type` field."""
         return str(self.event.get("type", ""))
+
+
+class ServerRun:
+    """Consecutive recorded server events of one episode, as their exact UTF-8 bytes: views
+    into one block read from the file (`payloads`), and where each starts in it (`starts`).
+
+    Replay's fast path: `iter_episode(runs=True)` yields these, and the replay server frames
+    and writes them in large writes without looking at them.
+    """
+
+    __slots__ = ("block", "conn", "payloads", "starts")
+    kind = "run"
+    dir = "server"
+
+    def __init__(self, conn: int, block: bytes, payloads: list[memoryview],
+                 starts: list[int]) -> None:
+        self.conn, self.block, self.payloads, self.starts = conn, block, payloads, starts
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    def texts(self) -> Iterator[ServerEventText]:
+        """The events one by one (their recorded times are not kept in a run: `t` is 0)."""
+        return (ServerEventText(self.conn, 0.0, data) for data in self.payloads)
 
 
 def _raw_event_text(line: str, event: dict[str, Any]) -> str:
@@ -97,6 +131,13 @@ def _raw_event_text(line: str, event: dict[str, Any]) -> str:
 
 def parse_line(line: str, path: str | os.PathLike[str] = "<cassette>", lineno: int = 0) -> Line:
     """Parse and validate one cassette line; errors name the file and line."""
+    try:
+        return _parse_line(line, path, lineno)
+    except RecursionError:
+        raise _error(path, lineno, "JSON nested too deeply to read") from None
+
+
+def _parse_line(line: str, path: str | os.PathLike[str], lineno: int) -> Line:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -152,18 +193,58 @@ def _parse_frame(obj: dict[str, Any], path: str | os.PathLike[str], lineno: int)
     return Frame.model_validate(obj)
 
 
-_READ_BUFFER = 256 * 1024
+_BLOCK = 1 << 20  # cassettes are read in 1 MiB blocks: audio lines (~6.5 KB) are many per read
+
+# an event line exactly as CassetteWriter writes it: conn, dir and t, then the event's text
+_CANON_EVENT = re.compile(rb'\{"kind":"event","conn":(0|[1-9][0-9]*),"dir":"(client|server)",'
+                          rb'"t":([0-9]+(?:\.[0-9]+)?),"event":\{')
+# the start of any line CassetteWriter writes for an episode (its conn is group 1)
+_CANON_HEAD = re.compile(rb'\{"kind":"(?:event|frame|close|connect)","conn":(0|[1-9][0-9]*),')
+
+
+def _blocks(path: str | os.PathLike[str], offset: int) -> Iterator[tuple[int, bytes, int, int]]:
+    """Reads the file from `offset` in large blocks: yields (file offset of block[0], block,
+    start, end) where block[start:end] holds whole lines. Only a line that straddles two reads
+    is copied; the last line of the file may lack its newline."""
+    with open(path, "rb", buffering=0) as fh:
+        fh.seek(offset)
+        pos = offset
+        pending: list[bytes] = []
+        while True:
+            chunk = fh.read(_BLOCK)
+            base = pos
+            pos += len(chunk)
+            if not chunk:
+                if pending:
+                    tail = b"".join(pending)
+                    yield base - len(tail), tail, 0, len(tail)
+                return
+            start = 0
+            if pending:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    pending.append(chunk)
+                    continue
+                pending.append(chunk[: nl + 1])
+                line = b"".join(pending)
+                pending = []
+                yield base - (len(line) - nl - 1), line, 0, len(line)
+                start = nl + 1
+            cut = chunk.rfind(b"\n", start) + 1 or start
+            if cut > start:
+                yield base, chunk, start, cut
+            if cut < len(chunk):
+                pending.append(chunk[cut:])
 
 
 def _iter_raw_lines(path: str | os.PathLike[str], offset: int = 0) -> Iterator[tuple[int, str]]:
-    """Yields (byte offset, line text) from `offset`, splitting on b"\\n" only."""
-    # a large buffer: audio lines (~6.5 KB) straddle the default 8 KB one, which costs 5x
-    with open(path, "rb", buffering=_READ_BUFFER) as fh:
-        fh.seek(offset)
-        pos = offset
-        for raw in fh:
-            yield pos, raw.decode("utf-8")
-            pos += len(raw)
+    """Yields (byte offset, line text with its newline) from `offset`, splitting on b"\\n"
+    only (UnicodeDecodeError on a line that is not UTF-8)."""
+    for base, block, pos, end in _blocks(path, offset):
+        while pos < end:
+            nl = block.find(b"\n", pos, end) + 1 or end
+            yield base + pos, block[pos:nl].decode("utf-8")
+            pos = nl
 
 
 def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
@@ -189,7 +270,10 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
 
 @dataclass
 class Episode:
-    """One recorded connection: its handshake, close, and where its lines are in the file."""
+    """One recorded connection: its handshake, close, and where its lines are in the file.
+
+    In a cassette loaded with `lazy=True`, the counts, `close`, `end_offset` (None) and
+    `duration_ms` grow as the file is indexed."""
 
     conn: int
     connect: Connect
@@ -199,7 +283,7 @@ class Episode:
     n_server: int
     offset: int
     lineno: int
-    end_offset: int
+    end_offset: int | None
     duration_ms: float
 
     @property
@@ -213,115 +297,294 @@ class Episode:
         return self.connect.query
 
 
-class Cassette:
-    """A cassette on disk, indexed in one streaming pass (`Cassette.load`)."""
+class _Index:
+    """Builds a cassette's episode index from its lines, in one pass that may stop and resume.
 
-    def __init__(self, path: Path, header: Header, episodes: list[Episode], n_lines: int) -> None:
+    `strict`: every line is parsed and validated (what `Cassette.load` does). Otherwise an
+    event line in the exact form CassetteWriter writes is checked by its head (conn, dir, t,
+    the event's braces) without parsing the event: that is what lets a lazily loaded cassette
+    of a gigabyte start serving at once and be indexed in the background in a fraction of the
+    time a full parse takes.
+    """
+
+    def __init__(self, path: Path, strict: bool) -> None:
+        self.path = path
+        self.strict = strict
+        self.header: Header | None = None
+        self.episodes: list[Episode] = []
+        self._by_conn: dict[int, Episode] = {}
+        self._last_t: dict[int, float] = {}
+        self.lineno = 0
+        self.offset = 0  # the next byte to index
+        self.done = False
+        self.error: CassetteError | None = None
+        self.lock = threading.Lock()
+
+    def scan(self, until: Callable[[Episode], bool] | None = None,
+             max_bytes: int | None = None, seen: int | None = None) -> Episode | None:
+        """Index on from where the last scan stopped: to the end of the file, or until a new
+        episode satisfies `until` (returned), or about `max_bytes` further. `seen`: how many
+        episodes the caller has already tried `until` on (another thread may have indexed
+        more since; they are tried first)."""
+        with self.lock:
+            if until is not None and seen is not None:
+                for ep in self.episodes[seen:]:
+                    if until(ep):
+                        return ep
+            if self.error is not None:
+                raise self.error
+            if self.done:
+                return None
+            try:
+                return self._scan(until, max_bytes)
+            except CassetteError as exc:
+                self.error = exc
+                raise
+            except FileNotFoundError:
+                self.error = CassetteError(f"{self.path}: no such cassette")
+            except IsADirectoryError:
+                self.error = CassetteError(f"{self.path}: is a directory, not a cassette")
+            except OSError as exc:
+                self.error = CassetteError(f"{self.path}: cannot read: {exc}")
+            raise self.error
+
+    def _scan(self, until: Callable[[Episode], bool] | None,
+              max_bytes: int | None) -> Episode | None:
+        limit = None if max_bytes is None else self.offset + max_bytes
+        for base, block, pos, end in _blocks(self.path, self.offset):
+            ascii = block.isascii()
+            while pos < end:
+                nl = block.find(b"\n", pos, end) + 1 or end
+                new = self._line(base + pos, block, pos, nl, ascii)
+                pos = nl
+                self.offset = base + nl
+                if new is not None and until is not None and until(new):
+                    return new
+            if limit is not None and self.offset >= limit:
+                return None
+        if self.header is None:
+            raise CassetteError(f"{self.path}: {NO_HEADER}")
+        self.done = True
+        return None
+
+    def _line(self, offset: int, block: bytes, pos: int, nl: int, ascii: bool
+              ) -> Episode | None:
+        self.lineno += 1
+        lineno = self.lineno
+        if not self.strict and self.header is not None:
+            m = _CANON_EVENT.match(block, pos, nl)
+            stop = nl - 1 if block[nl - 1] == 10 else nl  # without the newline
+            if m is not None and block.endswith(b"}}", pos, stop) and (
+                    ascii or _utf8(block[pos:stop])):
+                conn = int(m[1])
+                self._episode_line(conn, float(m[3]), lineno, offset + nl - pos)
+                ep = self._by_conn[conn]
+                ep.n_events += 1
+                if m[2] == b"client":
+                    ep.n_client += 1
+                else:
+                    ep.n_server += 1
+                return None
+        text = decode_line(block[pos:nl], self.path, lineno)
+        if not text.strip():
+            return None
+        line = parse_line(text, self.path, lineno)
+        if isinstance(line, Header):
+            if lineno != 1:
+                raise _error(self.path, lineno, "a second header line")
+            self.header = line
+            return None
+        if self.header is None:
+            raise _error(self.path, lineno, "the first line must be the header")
+        end = offset + nl - pos
+        if isinstance(line, Connect):
+            if line.conn in self._by_conn:
+                raise _error(self.path, lineno, f"conn {line.conn} is connected twice")
+            ep = Episode(line.conn, line, None, 0, 0, 0, offset, lineno, None, 0.0)
+            self._by_conn[line.conn] = ep
+            self.episodes.append(ep)
+            self._last_t[line.conn] = 0.0
+            return ep
+        self._episode_line(line.conn, line.t, lineno, end)
+        ep = self._by_conn[line.conn]
+        if isinstance(line, CloseLine):
+            ep.close = line
+            ep.end_offset = end
+        elif isinstance(line, Event | Frame):
+            ep.n_events += 1
+            if line.dir == "client":
+                ep.n_client += 1
+            else:
+                ep.n_server += 1
+        return None
+
+    def _episode_line(self, conn: int, t: float, lineno: int, end: int) -> None:
+        ep = self._by_conn.get(conn)
+        if ep is None:
+            raise _error(self.path, lineno, f"conn {conn} has no connect line before it")
+        if ep.close is not None:
+            raise _error(self.path, lineno, f"conn {conn} continues after its close line")
+        if t < self._last_t[conn]:
+            raise _error(self.path, lineno, f"time goes backwards in conn {conn} "
+                         f"({t} ms after {self._last_t[conn]} ms)")
+        self._last_t[conn] = t
+        ep.duration_ms = t
+        if self.strict:
+            ep.end_offset = end
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class Cassette:
+    """A cassette on disk and the index of its episodes (`Cassette.load`).
+
+    Loaded strictly (the default) the whole file is read and validated once, keeping only the
+    index. Loaded with `lazy=True` only the header is read at first: episodes are indexed as
+    they are asked for (`find_episode`), `index_all()` finishes the job (e.g. in a thread), and
+    `episodes` finishes it when read. Either way events are streamed from disk, never held.
+    """
+
+    def __init__(self, path: Path, header: Header, episodes: list[Episode], n_lines: int,
+                 *, index: _Index | None = None) -> None:
         self.path = path
         self.header = header
-        self.episodes = episodes
-        self.n_lines = n_lines
+        self._episodes = episodes
+        self._n_lines = n_lines
+        self._index = index
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Cassette:
-        """Read and validate the whole file once, keeping only an index of its episodes."""
+    def load(cls, path: str | os.PathLike[str], *, lazy: bool = False) -> Cassette:
+        """Index a cassette (see the class docstring); a problem raises `CassetteError` naming
+        the file and line."""
         path = Path(path)
-        header: Header | None = None
-        episodes: dict[int, Episode] = {}
-        last_t: dict[int, float] = {}
-        lineno = 0
-        try:
-            for lineno, (offset, text) in enumerate(_iter_raw_lines(path), start=1):
-                if not text.strip():
-                    continue
-                line = parse_line(text, path, lineno)
-                if isinstance(line, Header):
-                    if lineno != 1:
-                        raise _error(path, lineno, "a second header line")
-                    header = line
-                    continue
-                if header is None:
-                    raise _error(path, lineno, "the first line must be the header")
-                if isinstance(line, Connect):
-                    if line.conn in episodes:
-                        raise _error(path, lineno, f"conn {line.conn} is connected twice")
-                    episodes[line.conn] = Episode(line.conn, line, None, 0, 0, 0, offset, lineno,
-                                                  offset + len(text.encode()), 0.0)
-                    last_t[line.conn] = 0.0
-                    continue
-                ep = episodes.get(line.conn)
-                if ep is None:
-                    raise _error(path, lineno, f"conn {line.conn} has no connect line before it")
-                if ep.close is not None:
-                    raise _error(path, lineno, f"conn {line.conn} continues after its close line")
-                if line.t < last_t[line.conn]:
-                    raise _error(path, lineno, f"time goes backwards in conn {line.conn} "
-                                 f"({line.t} ms after {last_t[line.conn]} ms)")
-                last_t[line.conn] = line.t
-                ep.end_offset = offset + len(text.encode())
-                ep.duration_ms = line.t
-                if isinstance(line, CloseLine):
-                    ep.close = line
-                elif isinstance(line, Event | Frame):
-                    ep.n_events += 1
-                    if line.dir == "client":
-                        ep.n_client += 1
-                    else:
-                        ep.n_server += 1
-        except FileNotFoundError:
-            raise CassetteError(f"{path}: no such cassette") from None
-        except IsADirectoryError:
-            raise CassetteError(f"{path}: is a directory, not a cassette") from None
-        except UnicodeDecodeError as exc:
-            raise utf8_error(path, lineno + 1, exc) from None
-        if header is None:
-            raise CassetteError(f"{path}: {NO_HEADER}")
-        return cls(path, header, sorted(episodes.values(), key=lambda e: e.conn), lineno)
+        index = _Index(path, strict=not lazy)
+        if lazy:
+            index.scan(until=lambda ep: True, max_bytes=1)  # the header, at least
+            if index.header is None:
+                raise CassetteError(f"{path}: {NO_HEADER}")
+            return cls(path, index.header, index.episodes, 0, index=index)
+        index.scan()
+        assert index.header is not None
+        episodes = sorted(index.episodes, key=lambda e: e.conn)
+        return cls(path, index.header, episodes, index.lineno)
+
+    @property
+    def lazy(self) -> bool:
+        """True while a lazily loaded cassette is not fully indexed."""
+        return self._index is not None and not self._index.done
+
+    @property
+    def episodes(self) -> list[Episode]:
+        """Every episode, in the order of their connect lines (indexes the rest of a lazy
+        cassette first)."""
+        self.index_all()
+        return self._episodes
+
+    @property
+    def n_lines(self) -> int:
+        """How many lines the file has (indexes the rest of a lazy cassette first)."""
+        self.index_all()
+        return self._index.lineno if self._index is not None else self._n_lines
+
+    def index_all(self, step: int | None = None,
+                  stop: Callable[[], bool] | None = None) -> None:
+        """Finish indexing a lazy cassette, validating what it reads (`CassetteError` on a
+        problem). `step` bytes at a time, so that another thread asking for an episode waits
+        for one step at most; `stop()` true between steps ends it early."""
+        while self._index is not None and not self._index.done:
+            if stop is not None and stop():
+                return
+            self._index.scan(max_bytes=step)
+
+    def find_episode(self, match: Callable[[Episode], bool]) -> Episode | None:
+        """The first episode (in file order) for which `match` is true, indexing only as far
+        as needed."""
+        i = 0
+        while i < len(self._episodes):
+            if match(self._episodes[i]):
+                return self._episodes[i]
+            i += 1
+        if self._index is None:
+            return None
+        return self._index.scan(until=match, seen=i)
 
     def episode(self, conn: int) -> Episode:
         """The episode numbered `conn`."""
-        for ep in self.episodes:
-            if ep.conn == conn:
-                return ep
-        raise CassetteError(f"{self.path}: no episode with conn {conn}")
+        ep = self.find_episode(lambda e: e.conn == conn)
+        if ep is None:
+            raise CassetteError(f"{self.path}: no episode with conn {conn}")
+        return ep
 
-    def iter_episode(self, conn: int, *, lazy_server: bool = False
-                     ) -> Iterator[Event | Frame | CloseLine | ServerEventText]:
+    def iter_episode(self, conn: int, *, lazy_server: bool = False, runs: bool = False
+                     ) -> Iterator[Event | Frame | CloseLine | ServerEventText | ServerRun]:
         """Stream an episode's lines after its connect line, from disk.
 
-        `lazy_server=True` yields server events as `ServerEventText` (their bytes, decoded and
-        parsed on demand), which is what replay needs.
+        `lazy_server=True` yields server events written in CassetteWriter's form as
+        `ServerEventText` (their bytes, decoded and parsed on demand), which is what replay
+        needs; with `runs=True` too, consecutive ones come as one `ServerRun`. Other lines are
+        parsed and validated (`CassetteError` names the file and line).
         """
         ep = self.episode(conn)
-        lineno = ep.lineno
-        fast = _written_server_event(conn).match if lazy_server else None
-        tags = (f'"conn":{conn},', f'"conn": {conn},')
-        offset, end = ep.offset, ep.end_offset
-        # the file is read here rather than through _iter_raw_lines: this loop is replay's
-        # hot path, one pass per recorded event
-        with open(self.path, "rb", buffering=_READ_BUFFER) as fh:
-            fh.seek(offset)
-            for data in fh:
-                if offset >= end:
-                    return
-                first = offset == ep.offset
-                offset += len(data)
+        fast = lazy_server or runs
+        prefix = b'{"kind":"event","conn":%d,"dir":"server","t":' % conn
+        plen = len(prefix)
+        stop = ep.end_offset
+        lineno = ep.lineno - 1
+        first = True
+        for base, block, pos, end in _blocks(self.path, ep.offset):
+            view = memoryview(block)
+            payloads: list[memoryview] = []
+            starts: list[int] = []
+            while pos < end:
+                nl = block.find(b"\n", pos, end) + 1 or end
+                if stop is not None and base + pos >= stop:
+                    break
                 lineno += 1
-                if fast is not None and (m := fast(data)) is not None:
-                    close = data.rfind(b"}")
-                    if data[close - 1:close] == b"}":
-                        yield ServerEventText(conn, float(m.group(1)),
-                                              memoryview(data)[m.end():close])
+                if first:  # the connect line
+                    first = False
+                    pos = nl
+                    continue
+                if fast and block.startswith(prefix, pos):
+                    brace = block.find(b',"event":{', pos + plen, pos + plen + 40)
+                    last = nl - 1 if block[nl - 1] == 10 else nl
+                    if brace > 0 and block.endswith(b"}}", pos, last):
+                        if runs:
+                            payloads.append(view[brace + 9 : last - 1])
+                            starts.append(brace + 9)
+                        else:
+                            yield ServerEventText(conn, float(block[pos + plen : brace]),
+                                                  view[brace + 9 : last - 1])
+                        pos = nl
                         continue
-                text = data.decode("utf-8")
-                if first or (len(text) < 8 and not text.strip()):
+                head = _CANON_HEAD.match(block, pos, nl)
+                if head is not None and int(head[1]) != conn:
+                    pos = nl  # a line of another episode (a run goes on across it)
                     continue
-                # cheap pre-filter: only lines of this conn are parsed
-                if tags[0] not in text and tags[1] not in text:
+                if payloads:
+                    yield ServerRun(conn, block, payloads, starts)
+                    payloads, starts = [], []
+                text = decode_line(block[pos:nl], self.path, lineno)
+                pos = nl
+                if not text.strip():
                     continue
-                line = parse_line(text, self.path, lineno - 1)
+                line = parse_line(text, self.path, lineno)
                 if isinstance(line, Event | Frame | CloseLine) and line.conn == conn:
                     yield line
+                    if isinstance(line, CloseLine):
+                        return
+            else:
+                if payloads:
+                    yield ServerRun(conn, block, payloads, starts)
+                continue
+            if payloads:  # stopped at the episode's end
+                yield ServerRun(conn, block, payloads, starts)
+            return
 
     def iter_events(self, conn: int, direction: str | None = None) -> Iterator[Event]:
         """An episode's JSON events, optionally of one direction."""
@@ -338,6 +601,8 @@ class Cassette:
         return self._audio(conn, "client", frozenset({"input_audio_buffer.append"}), "audio")
 
     def _audio(self, conn: int, direction: str, types: frozenset[str], field: str) -> np.ndarray:
+        import numpy as np
+
         from rtkit.audio import AudioBuffer
 
         buf = AudioBuffer()
@@ -347,4 +612,4 @@ class Cassette:
         return np.array(buf.view(), dtype=np.int16)
 
     def __repr__(self) -> str:
-        return f"<Cassette {str(self.path)!r} episodes={len(self.episodes)}>"
+        return f"<Cassette {str(self.path)!r} episodes={len(self._episodes)}>"

@@ -3,16 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
 from rtkit.commands._common import fail, parse_listen, run_until_signal
 from rtkit.errors import CassetteError, ReplayError, RtkitUnplayedWarning
+from rtkit.replay.matching import Matcher
+from rtkit.replay.player import DEFAULT_MAX_MESSAGE
 
 __all__ = ["command"]
+
+
+def _matcher(spec: str) -> Matcher:
+    """`module:function` -> the function (a usage error when it cannot be imported)."""
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise click.BadParameter(f"expected MODULE:FUNCTION, not {spec!r}", param_hint="--matcher")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # the current directory, as `python -m` would have it
+    try:
+        func = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot import {spec}: {exc}", param_hint="--matcher") from None
+    if not callable(func):
+        raise click.BadParameter(f"{spec} is not callable", param_hint="--matcher")
+    return func  # type: ignore[no-any-return]
+
+
+def _log(line: str) -> None:
+    click.echo(f"rtkit serve: {line}", err=True)
 
 
 @click.command("serve")
@@ -21,16 +45,35 @@ __all__ = ["command"]
               help="Where to listen (port 0 picks a free one).")
 @click.option("--pace", default="instant", show_default=True,
               help="instant, recorded, or a speed factor such as 4x.")
-@click.option("--unplayed", type=click.Choice(["ignore", "warn", "fail"]), default="warn",
-              show_default=True, help="What to do with recorded events never played.")
 @click.option("--audio-match", type=click.Choice(["any", "length", "exact"]), default="any",
               show_default=True, help="How input audio must match the recording.")
+@click.option("--ignore-path", "ignore_paths", multiple=True, metavar="PATH",
+              help="A dotted path not compared in client events, e.g. session.instructions "
+                   "(repeatable).")
+@click.option("--match-on", type=click.Choice(["type", "content"]), multiple=True,
+              default=("type", "content"), show_default=True,
+              help="What must match: the event type, and its content (repeatable; "
+                   "--match-on type compares types only).")
+@click.option("--matcher", "matchers", multiple=True, metavar="MODULE:FUNCTION",
+              help="A matcher function(recorded, actual) returning None/True, False or a "
+                   "message (repeatable; imported from the current directory too).")
 @click.option("--timeout", type=float, default=10.0, show_default=True,
-              help="Seconds to wait for an expected client event.")
+              help="Seconds to wait for an expected client event, for an idle client after "
+                   "the episode, or for a client that stopped reading.")
+@click.option("--unplayed", type=click.Choice(["ignore", "warn", "fail"]), default="warn",
+              show_default=True, help="What to do with recorded events never played.")
+@click.option("--max-message", type=int, default=DEFAULT_MAX_MESSAGE, show_default=True,
+              help="Largest client message in bytes; larger ones get the API's error event.")
+@click.option("--record-mode", default="none", show_default=True, hidden=True,
+              help="The record mode quoted in mismatch reports.")
 @click.option("--max-connections", type=int, default=None,
               help="Exit after this many connections have ended.")
-def command(cassette: Path, listen: str, pace: str, unplayed: str, audio_match: str,
-            timeout: float, max_connections: int | None) -> None:
+@click.option("--quiet", "-q", is_flag=True,
+              help="No console log on stderr (connections, mismatch reports as they happen).")
+def command(cassette: Path, listen: str, pace: str, audio_match: str,
+            ignore_paths: tuple[str, ...], match_on: tuple[str, ...],
+            matchers: tuple[str, ...], timeout: float, unplayed: str, max_message: int,
+            record_mode: str, max_connections: int | None, quiet: bool) -> None:
     """Replay CASSETTE to any Realtime client, deterministically.
 
     \b
@@ -39,15 +82,24 @@ def command(cassette: Path, listen: str, pace: str, unplayed: str, audio_match: 
     Point rtkit's client (url=...), the openai SDK (websocket_base_url=
     "ws://127.0.0.1:40123/v1") or any WebSocket client at the printed URL.
 
+    \b
+    stderr logs each connection (which episode it got, how it ended) and
+    the full report of a mismatch as it happens (--quiet turns it off).
+
     Exit status: 0 when everything matched, 1 on a mismatch or timeout (or
     unplayed events with --unplayed fail), 2 for a missing or corrupt cassette.
     """
     host, port = parse_listen(listen)
+    options: dict[str, Any] = {
+        "pace": pace, "unplayed": unplayed, "audio_match": audio_match, "timeout": timeout,
+        "ignore_paths": ignore_paths, "match_on": match_on or ("type", "content"),
+        "matchers": [_matcher(spec) for spec in matchers], "max_message": max_message,
+        "record_mode": record_mode, "lazy": True, "log": None if quiet else _log,
+    }
     try:
         from rtkit.server.replay_server import ReplayServer
 
-        server = ReplayServer(cassette, host=host, port=port, pace=pace, unplayed=unplayed,
-                              audio_match=audio_match, timeout=timeout)
+        server = ReplayServer(cassette, host=host, port=port, **options)
     except CassetteError as exc:
         fail(str(exc))
         return
@@ -60,7 +112,7 @@ def command(cassette: Path, listen: str, pace: str, unplayed: str, audio_match: 
         click.echo(server.url)
         sys.stdout.flush()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and server.cassette_error is None:
                 if max_connections is not None and server.player.completed >= max_connections:
                     break
                 await asyncio.sleep(0.05)
@@ -68,12 +120,21 @@ def command(cassette: Path, listen: str, pace: str, unplayed: str, audio_match: 
             await server.stop()
 
     asyncio.run(run_until_signal(main))
+    if server.cassette_error is not None:
+        fail(str(server.cassette_error))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RtkitUnplayedWarning)
             server.player.end()
+    except CassetteError as exc:
+        fail(str(exc))
     except ReplayError as exc:
-        click.echo(f"rtkit serve: {exc}", err=True)
+        if quiet:
+            click.echo(f"rtkit serve: {exc}", err=True)
+        else:  # the full report is in the log above
+            n = len(server.errors)
+            click.echo(f"rtkit serve: {n} replay error(s), reported above; the first: "
+                       f"{str(exc).splitlines()[0]}", err=True)
         sys.exit(1)
     for warning in caught:
         click.echo(f"rtkit serve: warning: {warning.message}", err=True)

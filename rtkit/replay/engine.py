@@ -11,18 +11,25 @@ has arrived and matched. Server events recorded before the first client event ar
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rtkit.cassette import CloseLine, Event, Frame
-from rtkit.cassette.reader import ServerEventText
-from rtkit.errors import CannotOverwriteExistingCassetteException
-from rtkit.replay.matching import Difference, MatchPolicy, any_in, compare_events, rewrite_ids
+from rtkit.cassette.reader import ServerEventText, ServerRun
+from rtkit.errors import CannotOverwriteExistingCassetteException, CassetteError
+from rtkit.replay.matching import (
+    Difference,
+    MatchPolicy,
+    collect_ids,
+    compare_events,
+    rewrite_ids,
+)
 
-__all__ = ["Output", "ReplayEngine", "SendClose", "SendError", "SendFrame"]
+__all__ = ["Output", "ReplayEngine", "SendClose", "SendError", "SendFrame", "SendRun"]
 
-Line = Event | Frame | CloseLine | ServerEventText
+Line = Event | Frame | CloseLine | ServerEventText | ServerRun
+MAX_EVENT_IDS = 4096  # client event_id bindings kept for rewriting `error` events
 
 
 @dataclass(slots=True)
@@ -33,6 +40,14 @@ class SendFrame:
     data: str | bytes | memoryview
     t: float
     text: bool | None = None
+
+
+@dataclass(slots=True)
+class SendRun:
+    """Send these recorded server events in order, each a text frame given as its UTF-8 bytes
+    (instant pace only: a run has no per-event times)."""
+
+    payloads: Sequence[bytes | memoryview]
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ class SendError:
         return json.dumps(self.event, separators=(",", ":"))
 
 
-Output = SendFrame | SendClose | SendError
+Output = SendFrame | SendRun | SendClose | SendError
 
 
 def api_error(code: str, message: str, *, param: str | None = None,
@@ -73,10 +88,19 @@ def api_error(code: str, message: str, *, param: str | None = None,
     }
 
 
+def _quoted(value: str) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
 @dataclass
 class ReplayEngine:
     """Replays one episode. `lines` is the episode's lines after its connect line, in order
     (an iterator is consumed lazily, so long episodes are streamed).
+
+    `history` gives the same lines again from the start (a list's lines are reused): when a
+    client event brings an id that differs from the recording, a second cursor reads the
+    server events recorded before it, to tell an id the client invented (rebound) from one the
+    server had announced (a mismatch). It is read only then, at most once over the episode.
 
     `position` counts client events matched so far; `failure` holds the first mismatch.
     """
@@ -86,13 +110,22 @@ class ReplayEngine:
     cassette_path: str = "<cassette>"
     conn: int = 0
     record_mode: str = "none"
+    history: Callable[[], Iterable[Line]] | None = None
 
     def __post_init__(self) -> None:
         self._it: Iterator[Line] = iter(self.lines)
+        if self.history is None and isinstance(self.lines, list | tuple):
+            recorded = self.lines
+            self.history = lambda: recorded
         self._peeked: Line | None = None
         self._exhausted = False
         self.bindings: dict[str, str] = {}
-        self._rebound: list[str] = []  # recorded ids the client renamed
+        self.event_ids: dict[str, str] = {}  # recorded event_id -> the client's
+        self._needles: list[bytes] = []  # the rebound recorded ids, as JSON strings
+        self._consumed = 0  # recorded frames taken so far (where the history cursor must get to)
+        self._history: Iterator[Line] | None = None
+        self._history_at = 0
+        self._announced: set[str] = set()  # ids the server sent before the current position
         self.position = 0
         self.anchor_t = 0.0  # recorded time of the last matched client event
         self.failure: CannotOverwriteExistingCassetteException | None = None
@@ -112,6 +145,8 @@ class ReplayEngine:
     def _take(self) -> Line | None:
         line = self._peek()
         self._peeked = None
+        if line is not None:
+            self._consumed += len(line) if type(line) is ServerRun else 1
         return line
 
     @property
@@ -151,13 +186,22 @@ class ReplayEngine:
             line = self._peek()
             if line is None:
                 return
-            if type(line) is ServerEventText:  # the hot path: most of a long episode
-                self._peeked = None
-                self.played_server += 1
-                if self._rebound:
-                    yield SendFrame(self._rewritten(line), line.t)
+            kind = type(line)
+            if kind is ServerRun:  # the hot path: most of a long episode, instant pace
+                self._take()
+                self.played_server += len(line)
+                if self._needles or self.event_ids:
+                    yield SendRun(self._rewritten_run(line))
                 else:
-                    yield SendFrame(line.data, line.t, True)  # byte for byte as recorded
+                    yield SendRun(line.payloads)  # byte for byte as recorded
+                continue
+            if kind is ServerEventText:  # the same, paced
+                self._take()
+                self.played_server += 1
+                data = line.data
+                if self._needles or self.event_ids:
+                    data = self._rewritten_payload(data)
+                yield SendFrame(data, line.t, True)
                 continue
             if isinstance(line, CloseLine):
                 self._take()
@@ -173,13 +217,66 @@ class ReplayEngine:
                 yield SendFrame(line.binary if line.binary is not None else line.text or "",
                                 line.t)
             else:
-                yield SendFrame(self._rewritten(line), line.t)
+                yield SendFrame(self._rewritten_event(line), line.t)
 
-    def _rewritten(self, line: Event | ServerEventText) -> str:
-        if not self._rebound or not any_in(line.raw, self._rebound):
+    # -- rewriting ids in server events ----------------------------------------------------
+
+    def _rewritten_run(self, run: ServerRun) -> Sequence[bytes | memoryview]:
+        """The run's payloads, with those that hold a rebound id (or, as an `error` event, a
+        client's event_id) rewritten. A payload is searched in place, in the file's block,
+        except inside a long `delta` / `audio` string (base64 audio cannot hold an id): the
+        cost per event stays small whatever the audio's size."""
+        block, starts, payloads = run.block, run.starts, run.payloads
+        needles = [*self._needles, b'"error"'] if self.event_ids else self._needles
+        out: list[bytes | memoryview] | None = None
+        find = block.find
+        for i, lo in enumerate(starts):
+            hi = lo + len(payloads[i])
+            head, tail = hi, hi  # search [lo, head) and [tail, hi)
+            if hi - lo > 1024:
+                cut = find(b'"delta":"', lo, lo + 512)
+                if cut < 0:
+                    cut = find(b'"audio":"', lo, lo + 512)
+                if cut >= 0:
+                    end = find(b'"', cut + 9, hi)
+                    if end - cut > 256:
+                        head, tail = cut + 9, end
+            for needle in needles:
+                if find(needle, lo, head) >= 0 or (tail < hi and find(needle, tail, hi) >= 0):
+                    if out is None:
+                        out = list(payloads)
+                    out[i] = self._rewritten_payload(payloads[i])
+                    break
+        return payloads if out is None else out
+
+    def _rewritten_payload(self, data: bytes | memoryview) -> bytes | memoryview:
+        raw = bytes(data)
+        if not any(n in raw for n in self._needles) and not (self.event_ids
+                                                            and b'"error"' in raw):
+            return data
+        text = ServerEventText(self.conn, 0.0, raw)
+        changed = self._rewrite(text.event)
+        if changed is None:
+            return data
+        return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def _rewritten_event(self, line: Event) -> str:
+        if not (self._needles or self.event_ids):
             return line.raw  # byte-for-byte as recorded
-        changed = rewrite_ids(line.event, self.bindings)
+        changed = self._rewrite(line.event)
+        if changed is None:
+            return line.raw
         return json.dumps(changed, ensure_ascii=False, separators=(",", ":"))
+
+    def _rewrite(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """`event` with recorded ids replaced by the client's (None if nothing changes)."""
+        mapping = self.bindings
+        if self.event_ids and event.get("type") == "error":
+            mapping = {**self.event_ids, **self.bindings}
+        changed = rewrite_ids(event, mapping)
+        return None if changed == event else changed
+
+    # -- client frames ---------------------------------------------------------------------
 
     def receive(self, data: str | bytes) -> list[Output]:
         """A client frame arrived: match it, and release what it gates.
@@ -197,8 +294,7 @@ class ReplayEngine:
         iterator is consumed. Consume it fully before the next call.
         """
         if self.failure is not None:
-            summary = str(self.failure).splitlines()[0]
-            return iter([SendError(api_error("replay_mismatch", summary))])
+            return iter([SendError(api_error("replay_mismatch", str(self.failure)))])
         expected = self._peek()
         actual: dict[str, Any] | None = None
         if isinstance(data, str):
@@ -210,7 +306,7 @@ class ReplayEngine:
         if isinstance(expected, Frame) and expected.dir == "client":
             same = (expected.binary == data) if isinstance(data, bytes) else (expected.text == data)
             if same:
-                return self._matched(expected, {})
+                return self._matched(expected, {}, None)
             return self._mismatch(expected, actual, data, [Difference("<frame>", expected.text
                                   if expected.binary is None else "<binary>", _preview(data))])
         if not isinstance(expected, Event) or expected.dir != "client":
@@ -218,16 +314,64 @@ class ReplayEngine:
         if actual is None:
             return self._mismatch(expected, None, data, [Difference("<frame>", "a JSON event",
                                                                     _preview(data))])
-        diffs, new = compare_events(expected.event, actual, self.policy, self.bindings)
+        try:
+            diffs, new = compare_events(expected.event, actual, self.policy, self.bindings,
+                                        announced=self._announced_before)
+        except RecursionError:
+            diffs, new = [Difference("<event>", "an event", "JSON nested too deeply")], {}
         if diffs:
-            return self._mismatch(expected, actual, data, diffs)
-        return self._matched(expected, new)
+            try:
+                return self._mismatch(expected, actual, data, diffs)
+            except RecursionError:  # a report of a value too deep for json.dumps
+                return self._mismatch(expected, None, "<an event nested too deeply to show>",
+                                      [Difference("<event>", "an event",
+                                                  "JSON nested too deeply")])
+        return self._matched(expected, new, actual)
 
-    def _matched(self, line: Event | Frame, new_bindings: dict[str, str]) -> Iterator[Output]:
+    def _announced_before(self, value: str) -> bool:
+        """Whether a server event recorded before the current position has `value` as an id
+        (`*.delta` events are skipped: they repeat ids announced before them)."""
+        if self.history is None:
+            return False
+        if self._history is None:
+            self._history = iter(self.history())
+        while self._history_at < self._consumed:
+            line = next(self._history, None)
+            if line is None:
+                break
+            if type(line) is ServerRun:
+                self._history_at += len(line)
+                for text in line.texts():
+                    self._announce(text)
+                continue
+            self._history_at += 1
+            if isinstance(line, Event | ServerEventText) and line.dir == "server":
+                self._announce(line)
+        return value in self._announced
+
+    def _announce(self, line: Event | ServerEventText) -> None:
+        if isinstance(line, ServerEventText):
+            if b'.delta"' in bytes(line.data[:100]):
+                return
+        elif line.type.endswith(".delta"):
+            return
+        try:
+            collect_ids(line.event, self._announced)
+        except (RecursionError, CassetteError):
+            return  # not an announcement anyone could have read
+    def _matched(self, line: Event | Frame, new_bindings: dict[str, str],
+                 actual: dict[str, Any] | None) -> Iterator[Output]:
         self._take()
         if new_bindings:
             self.bindings.update(new_bindings)
-            self._rebound = [k for k, v in self.bindings.items() if k != v]
+            self._needles = [_quoted(k) for k, v in self.bindings.items() if k != v]
+        if actual is not None and isinstance(line, Event):
+            recorded, sent = line.event.get("event_id"), actual.get("event_id")
+            if isinstance(recorded, str) and isinstance(sent, str) and recorded and \
+                    recorded != sent:
+                self.event_ids[recorded] = sent
+                if len(self.event_ids) > MAX_EVENT_IDS:
+                    del self.event_ids[next(iter(self.event_ids))]
         self.position += 1
         self.anchor_t = line.t
         return self._release()
@@ -240,15 +384,18 @@ class ReplayEngine:
             record_mode=self.record_mode,
         )
         client_id = actual.get("event_id") if actual else None
-        summary = str(self.failure).splitlines()[0]
-        return iter([SendError(api_error("replay_mismatch", summary,
-                                         client_event_id=client_id))])
+        return iter([SendError(api_error("replay_mismatch", str(self.failure),
+                                         client_event_id=client_id
+                                         if isinstance(client_id, str) else None))])
 
     def unplayed(self) -> list[Line]:
         """Drain and return what was never played (call at the end of the connection)."""
         rest: list[Line] = []
         while (line := self._take()) is not None:
             if isinstance(line, CloseLine):
+                continue
+            if isinstance(line, ServerRun):
+                rest.extend(line.texts())
                 continue
             rest.append(line)
         return rest
@@ -263,11 +410,24 @@ class ReplayEngine:
         while (line := self._take()) is not None:
             if isinstance(line, CloseLine):
                 continue
-            if sample is not None and n < limit:
-                kind = line.type if isinstance(line, Event | ServerEventText) else "frame"
-                sample.append(f"{line.dir} {kind}")
-            n += 1
+            items: Iterable[Any] = line.texts() if isinstance(line, ServerRun) else (line,)
+            if isinstance(line, ServerRun) and (sample is None or n >= limit):
+                n += len(line)
+                continue
+            for item in items:
+                if sample is not None and n < limit:
+                    sample.append(f"{item.dir} {_kind(item)}")
+                n += 1
         return n
+
+
+def _kind(line: Any) -> str:
+    if isinstance(line, Event | ServerEventText):
+        try:
+            return line.type
+        except CassetteError:  # an unreadable recorded event is still counted
+            return "event"
+    return "frame"
 
 
 def _preview(data: str | bytes | None, limit: int = 300) -> str:
@@ -283,7 +443,10 @@ def _event_text(event: dict[str, Any] | None, limit: int = 600) -> str:
         return "(none)"
     shown = {k: (f"<{len(v)} base64 chars>" if k in ("audio", "delta") and isinstance(v, str)
                  and len(v) > 64 else v) for k, v in event.items()}
-    text = json.dumps(shown, ensure_ascii=False)
+    try:
+        text = json.dumps(shown, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        text = f"<an event nested too deeply to show (type {str(event.get('type'))[:60]!r})>"
     return text if len(text) <= limit else text[:limit] + "…"
 
 

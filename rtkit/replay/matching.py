@@ -1,9 +1,13 @@
 """How a client event is compared with the recorded one (vcrpy-style matchers).
 
-Built in: `event_id` is ignored; id fields (`id`, `item_id`, `previous_item_id`, `call_id`,
-`response_id`) may differ from the recording, and the first time they do the recorded id is
-bound to the client's (later events must then use the same binding, and the replayed server
-events are rewritten to the client's id); audio payloads follow an `AudioMatch` policy.
+Built in: the event's own `event_id` is not compared (the engine binds it, see below). A
+string under an *id key* (`id`, or any key ending in `_id`: `item_id`, `call_id`,
+`previous_item_id`, `response_id`, `metadata.client_event_id`, a custom `request_id`, at any
+depth) may differ from the recording when the recorded value was invented by the client: it is
+then *bound* to the client's value (later events must use the same binding, two recorded ids
+cannot share one new id, and the replayed server events are rewritten to the client's value).
+A recorded id the server announced earlier (`announced(value)` is true) must come back
+exactly. Every other difference is a mismatch. Audio payloads follow an `AudioMatch` policy.
 Users add `ignore_paths` (dotted paths such as `session.instructions`) and matcher functions
 `matcher(recorded, actual) -> None | bool | str` (False, a message, or an AssertionError mean
 "no match").
@@ -12,7 +16,7 @@ Users add `ignore_paths` (dotted paths such as `session.instructions`) and match
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,14 +26,35 @@ __all__ = [
     "Difference",
     "MatchPolicy",
     "Matcher",
+    "collect_ids",
     "compare_events",
+    "is_id_key",
 ]
 
 AudioMatch = Literal["exact", "length", "any"]
 Matcher = Callable[[dict[str, Any], dict[str, Any]], "bool | str | None"]
 
 ID_KEYS = frozenset({"id", "item_id", "previous_item_id", "call_id", "response_id"})
+"""The API's own id keys; any key ending in `_id` is treated the same (`is_id_key`)."""
 AUDIO_KEYS = frozenset({"audio"})
+
+
+def is_id_key(key: str | None) -> bool:
+    """Whether a value under `key` is an identifier: `id`, or a key ending in `_id`."""
+    return key is not None and (key == "id" or key.endswith("_id"))
+
+
+def collect_ids(value: Any, out: set[str], key: str | None = None) -> None:
+    """Add to `out` every string found under an id key in `value` (at any depth)."""
+    if isinstance(value, str):
+        if is_id_key(key):
+            out.add(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            collect_ids(v, out, k)
+    elif isinstance(value, list):
+        for v in value:
+            collect_ids(v, out, key)
 
 
 @dataclass(frozen=True)
@@ -51,7 +76,11 @@ _MISSING = object()
 def _short(value: Any, limit: int = 80) -> str:
     if value is _MISSING:
         return "(missing)"
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) \
+            else repr(value)
+    except (RecursionError, ValueError):
+        text = "<JSON nested too deeply to show>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -72,20 +101,33 @@ class MatchPolicy:
             raise ValueError(f"unknown match_on entries {sorted(unknown)}; use 'type', 'content'")
 
 
+def _never(value: str) -> bool:
+    return False
+
+
 @dataclass
 class _Walk:
     policy: MatchPolicy
     bindings: dict[str, str]
+    announced: Callable[[str], bool] = _never
     new_bindings: dict[str, str] = field(default_factory=dict)
     diffs: list[Difference] = field(default_factory=list)
 
     def bound(self, recorded: str) -> str | None:
         return self.new_bindings.get(recorded, self.bindings.get(recorded))
 
+    def owner(self, actual: str) -> str | None:
+        """The recorded id already bound to `actual`, if any."""
+        for table in (self.new_bindings, self.bindings):
+            for recorded, value in table.items():
+                if value == actual and recorded != actual:
+                    return recorded
+        return None
+
     def compare(self, path: str, expected: Any, actual: Any, key: str | None) -> None:
         if path in self.policy.ignore_paths:
             return
-        if key in ID_KEYS and isinstance(expected, str) and isinstance(actual, str):
+        if is_id_key(key) and isinstance(expected, str) and isinstance(actual, str):
             self.compare_id(path, expected, actual)
             return
         if key in AUDIO_KEYS and isinstance(expected, str) and isinstance(actual, str):
@@ -119,6 +161,16 @@ class _Walk:
             return
         if expected == actual:
             return
+        if not expected or self.announced(expected):
+            # the client got this id from the server when the cassette was recorded
+            self.diffs.append(Difference(path, f"{expected} (an id the server sent earlier)",
+                                         actual))
+            return
+        owner = self.owner(actual)
+        if owner is not None:
+            self.diffs.append(Difference(path, f"{expected} (a new id; {actual!r} already "
+                                         f"stands for the recorded {owner!r})", actual))
+            return
         self.new_bindings[expected] = actual
 
     def compare_audio(self, path: str, expected: str, actual: str) -> None:
@@ -144,9 +196,16 @@ def compare_events(
     actual: dict[str, Any],
     policy: MatchPolicy,
     bindings: dict[str, str],
+    *,
+    announced: Callable[[str], bool] | None = None,
 ) -> tuple[list[Difference], dict[str, str]]:
-    """Differences between a recorded and an actual client event, and the new id bindings."""
-    walk = _Walk(policy, bindings)
+    """Differences between a recorded and an actual client event, and the new id bindings.
+
+    `announced(value)` says whether the server sent `value` (as an id) before this client
+    event was recorded; such an id must come back exactly. Without it every recorded id may be
+    rebound once.
+    """
+    walk = _Walk(policy, bindings, announced or _never)
     if expected.get("type") != actual.get("type"):
         walk.diffs.append(Difference("type", expected.get("type"), actual.get("type")))
         return walk.diffs, {}
@@ -173,13 +232,3 @@ def rewrite_ids(value: Any, bindings: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [rewrite_ids(v, bindings) for v in value]
     return value
-
-
-def iter_ids(bindings: dict[str, str]) -> Iterator[str]:
-    """The recorded ids that are rebound to something else."""
-    return (k for k, v in bindings.items() if k != v)
-
-
-def any_in(text: str, needles: Iterable[str]) -> bool:
-    """Whether any needle occurs in `text` (cheap pre-check before parsing)."""
-    return any(n in text for n in needles)

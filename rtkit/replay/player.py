@@ -1,9 +1,23 @@
 """What both replay shells share: choosing episodes, driving an engine over a link, pacing,
-timeouts, bad input, and the end-of-run report. The shells only provide the `Link`."""
+timeouts, bad input, how a replayed connection ends, what is logged, and the end-of-run
+report. The shells only provide the `Link`.
+
+How the driver closes a connection (docs/replay.md has the table):
+
+- as recorded, when the recording ends with the server closing;
+- 1000 `cassette fully played`: all played, then the client stayed idle for `timeout` s;
+- 4000 `invalid_request_error.replay_mismatch`: a client event did not match (right after
+  the `error` event that carries the report);
+- 4001 `invalid_request_error.replay_timeout`: an expected client event did not come within
+  `timeout` s (after an `error` event);
+- 1011 `rtkit: cannot read the cassette`: a cassette line could not be read;
+- no close frame (TCP reset): the client stopped reading for `timeout` s while events were due.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -14,7 +28,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 from rtkit.cassette import Cassette, Episode
-from rtkit.errors import ReplayError, ReplayTimeout, RtkitUnplayedWarning
+from rtkit.errors import CassetteError, ReplayError, ReplayTimeout, RtkitUnplayedWarning
 from rtkit.protocol.events import BETA_CLIENT_EVENTS, GA_CLIENT_EVENTS
 from rtkit.replay.engine import (
     Output,
@@ -22,28 +36,55 @@ from rtkit.replay.engine import (
     SendClose,
     SendError,
     SendFrame,
+    SendRun,
     api_error,
 )
 from rtkit.replay.matching import Matcher, MatchPolicy
 from rtkit.replay.pacing import Pace
 from rtkit.transport.base import Close
 
-__all__ = ["DEFAULT_MAX_MESSAGE", "CassettePlayer", "Link", "UnplayedPolicy", "drive"]
+__all__ = [
+    "CLOSE_CASSETTE_ERROR",
+    "CLOSE_MISMATCH",
+    "CLOSE_PLAYED",
+    "CLOSE_TIMEOUT",
+    "DEFAULT_MAX_MESSAGE",
+    "CassettePlayer",
+    "Link",
+    "LinkStalled",
+    "UnplayedPolicy",
+    "drive",
+]
 
 UnplayedPolicy = Literal["ignore", "warn", "fail"]
 DEFAULT_MAX_MESSAGE = 15 * 1024 * 1024  # the live API's limit on one client message
 KNOWN_CLIENT_EVENTS = GA_CLIENT_EVENTS | BETA_CLIENT_EVENTS
 _SECRET_PARAMS = frozenset({"api_key", "api-key", "key", "token", "access_token"})
+_MISSING = object()
+
+CLOSE_PLAYED = (1000, "cassette fully played")
+CLOSE_MISMATCH = (4000, "invalid_request_error.replay_mismatch")
+CLOSE_TIMEOUT = (4001, "invalid_request_error.replay_timeout")
+CLOSE_CASSETTE_ERROR = (1011, "rtkit: cannot read the cassette")
+
+
+class LinkStalled(Exception):
+    """Raised by a link's send when the client has not read anything for too long."""
 
 
 class Link(Protocol):
-    """The shell's side of one connection, as the driver sees it."""
+    """The shell's side of one connection, as the driver sees it. `send`, `send_run` and
+    `close` raise `LinkStalled` when the client stopped reading."""
 
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
         """The next client frame, a `Close` when the client left, None on timeout."""
 
     async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
         """Send a frame to the client (`text=True`: `data` is a text frame's UTF-8 bytes)."""
+
+    async def send_run(self, payloads: Sequence[bytes | memoryview]) -> None:
+        """Send text frames given as their UTF-8 bytes, in order (optional: the driver falls
+        back to `send` per frame)."""
 
     async def close(self, code: int | None, reason: str) -> None:
         """Close (code None: drop the connection without a close frame)."""
@@ -59,21 +100,34 @@ def bad_input(data: str | bytes, max_size: int) -> dict[str, Any] | None:
     if isinstance(data, bytes):
         return api_error("invalid_event", "Expected a text WebSocket message; binary frames are "
                          "not supported.")
-    if len(data.encode("utf-8")) > max_size:
+    if len(data) > max_size // 4 and len(data.encode("utf-8")) > max_size:
         return api_error("message_too_large", f"The message is larger than the maximum of "
                          f"{max_size} bytes.")
     try:
         event = json.loads(data)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except json.JSONDecodeError as exc:
         return api_error("invalid_json", f"The server failed to parse the JSON: {exc.msg}.")
+    except RecursionError:
+        return api_error("invalid_json", "The server failed to parse the JSON: it is nested "
+                         "too deeply.")
     if not isinstance(event, dict):
         return api_error("invalid_event", "The event must be a JSON object.")
-    etype = event.get("type")
-    if etype not in KNOWN_CLIENT_EVENTS:
-        return api_error("invalid_value", f"Invalid value: {etype!r}. Supported values are "
-                         "the Realtime client event types.", param="type",
-                         client_event_id=event.get("event_id"))
+    event_id = event.get("event_id")
+    client_event_id = event_id if isinstance(event_id, str) else None
+    if "type" not in event:
+        return api_error("missing_required_parameter", "Missing required parameter: 'type'.",
+                         param="type", client_event_id=client_event_id)
+    etype = event["type"]
+    if not isinstance(etype, str) or etype not in KNOWN_CLIENT_EVENTS:
+        return api_error("invalid_value", f"Invalid value: {_short(etype)}. Supported values "
+                         "are the Realtime client event types.", param="type",
+                         client_event_id=client_event_id)
     return None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @dataclass
@@ -82,8 +136,11 @@ class CassettePlayer:
 
     Options: `pace` ("instant", "recorded", "4x", a number), `audio_match` ("any", "length",
     "exact"), `ignore_paths`, `matchers`, `match_on`, `timeout` (s to wait for an expected
-    client event, or for the client to close after the episode is played), `unplayed`
-    ("ignore", "warn", "fail"), `record_mode` (only quoted in errors), `max_message` (bytes).
+    client event, for the client to close after the episode is played, or for a client that
+    stopped reading), `unplayed` ("ignore", "warn", "fail"), `record_mode` (only quoted in
+    errors), `max_message` (bytes), `lazy` (index the cassette as episodes are asked for, for
+    big cassettes), `log` (called with each line of the console log: connections, their end,
+    mismatch reports).
     """
 
     cassette: Cassette
@@ -95,6 +152,7 @@ class CassettePlayer:
     max_message: int = DEFAULT_MAX_MESSAGE
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Any] = asyncio.sleep
+    log: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.unplayed not in ("ignore", "warn", "fail"):
@@ -118,11 +176,12 @@ class CassettePlayer:
         ignore_paths: Sequence[str] = (),
         matchers: Iterable[Matcher] = (),
         match_on: Sequence[str] = ("type", "content"),
+        lazy: bool = False,
         **options: Any,
     ) -> CassettePlayer:
         """Load (or take) a cassette and build a player from keyword options."""
         if not isinstance(cassette, Cassette):
-            cassette = Cassette.load(cassette)
+            cassette = Cassette.load(cassette, lazy=lazy)
         policy = MatchPolicy(audio=audio_match, ignore_paths=tuple(ignore_paths),  # type: ignore[arg-type]
                              matchers=tuple(matchers), match_on=tuple(match_on))
         return cls(cassette, pace=Pace.parse(pace), policy=policy, **options)
@@ -132,16 +191,26 @@ class CassettePlayer:
         """The cassette's path."""
         return str(self.cassette.path)
 
+    def emit(self, line: str) -> None:
+        """Write a line of the console log (when a `log` was given)."""
+        if self.log is not None:
+            self.log(line)
+
+    def peek(self, path: str, query: str) -> Episode | None:
+        """The episode `pick` would give, without taking it (None if there is none)."""
+        want = (path.rstrip("/"), _query_key(query))
+        played = self.played
+        return self.cassette.find_episode(
+            lambda ep: ep.conn not in played
+            and (ep.path.rstrip("/"), _query_key(ep.query)) == want)
+
     def pick(self, path: str, query: str) -> Episode:
         """The next unplayed episode recorded for this path and query."""
         self.connections += 1
-        want = (path.rstrip("/"), _query_key(query))
-        for ep in self.cassette.episodes:
-            if ep.conn in self.played:
-                continue
-            if (ep.path.rstrip("/"), _query_key(ep.query)) == want:
-                self.played.append(ep.conn)
-                return ep
+        ep = self.peek(path, query)
+        if ep is not None:
+            self.played.append(ep.conn)
+            return ep
         recorded = ", ".join(f"{e.path}?{e.query} (conn {e.conn}"
                              f"{', played' if e.conn in self.played else ''})"
                              for e in self.cassette.episodes) or "none"
@@ -155,16 +224,21 @@ class CassettePlayer:
         raise error
 
     def engine(self, episode: Episode) -> ReplayEngine:
-        """A fresh engine for one episode, streaming its lines from disk."""
-        lines = self.cassette.iter_episode(episode.conn, lazy_server=True)
-        return ReplayEngine(lines, policy=self.policy, cassette_path=self.path, conn=episode.conn,
-                            record_mode=self.record_mode)
+        """A fresh engine for one episode, streaming its lines from disk (at instant pace,
+        runs of server events come as one `ServerRun`)."""
+        conn, cassette = episode.conn, self.cassette
+        lines = cassette.iter_episode(conn, lazy_server=True, runs=self.pace.speed is None)
+        return ReplayEngine(lines, policy=self.policy, cassette_path=self.path, conn=conn,
+                            record_mode=self.record_mode,
+                            history=lambda: cassette.iter_episode(conn, lazy_server=True))
 
     def finished(self, engine: ReplayEngine) -> None:
         """Account for an engine whose connection has ended."""
         self.completed += 1
         if engine.failure is not None and engine.failure not in self.errors:
             self.errors.append(engine.failure)
+        if self.unplayed == "ignore":
+            return  # counting would read the rest of the episode from disk for nothing
         sample: list[str] = []
         left = engine.count_unplayed(sample)
         if left:
@@ -206,7 +280,7 @@ class CassettePlayer:
         if fresh:
             self._raised.add(id(fresh[0]))
             raise fresh[0]
-        if self.errors:
+        if self.errors or self.unplayed == "ignore":
             return  # what was left unplayed follows from the error already reported
         report = self.report()
         if report and self.unplayed == "fail":
@@ -215,17 +289,30 @@ class CassettePlayer:
             warnings.warn(RtkitUnplayedWarning(report), stacklevel=2)
 
 
-async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link) -> None:
-    """Replay one episode over `link` until it ends; errors are recorded on the player."""
+async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link,
+                label: str = "") -> None:
+    """Replay one episode over `link` until it ends; errors are recorded on the player, and
+    the connection's end (and any mismatch report) is logged (`player.log`)."""
     clock = player.clock
     anchor_real = clock()
+    who = f"{label} episode {engine.conn}".strip()
+    ending = "closed by the client"
+    send_run = getattr(link, "send_run", None)
 
     async def emit(outputs: Iterable[Output]) -> bool:
         paced = player.pace.speed is not None
         send = link.send
         for out in outputs:
-            if type(out) is SendFrame and not paced:  # the hot path: one per replayed event
-                await send(out.data, out.text)
+            kind = type(out)
+            if kind is SendRun:  # the hot path: runs of recorded events, instant pace
+                if send_run is not None:
+                    await send_run(out.payloads)  # type: ignore[union-attr]
+                else:
+                    for data in out.payloads:  # type: ignore[union-attr]
+                        await send(data, True)
+                continue
+            if kind is SendFrame and not paced:
+                await send(out.data, out.text)  # type: ignore[union-attr]
                 continue
             if isinstance(out, SendError):
                 await send(out.data)
@@ -235,10 +322,17 @@ async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link) -> Non
                 if delay > 0:
                     await player.sleep(delay)
             if isinstance(out, SendClose):
+                nonlocal ending
+                ending = f"closed as recorded, by the server ({_code(out.code, out.reason)})"
                 await link.close(out.code, out.reason)
                 return False
-            await send(out.data, out.text)
+            await send(out.data, out.text)  # type: ignore[union-attr]
         return True
+
+    async def refuse(code: int, reason: str) -> None:
+        nonlocal ending
+        ending = f"closed by rtkit ({_code(code, reason)})"
+        await link.close(code, reason)
 
     try:
         if not await emit(engine.start_iter()):
@@ -255,38 +349,85 @@ async def drive(player: CassettePlayer, engine: ReplayEngine, link: Link) -> Non
                         "doing what it did when the cassette was recorded; re-record if that "
                         "is intended.")
                     player.errors.append(error)
-                    await link.send(SendError(api_error("replay_timeout",
-                                                        str(error).splitlines()[0])).data)
-                    await link.close(1011, "replay timeout")
+                    player.emit(f"{who}: {error}")
+                    await link.send(SendError(api_error("replay_timeout", str(error))).data)
+                    await refuse(*CLOSE_TIMEOUT)
                 else:
-                    await link.close(1000, "cassette fully played")
+                    await refuse(*CLOSE_PLAYED)
                 return
             if isinstance(frame, Close):
+                ending = (f"closed by the client ({_code(frame.code, frame.reason)})"
+                          if frame.code is not None else "dropped by the client (no close frame)")
                 return
             exp = engine.expected
             problem = bad_input(frame, player.max_message)
-            if problem is not None and not _is_expected_bad_frame(exp, frame):
+            if problem is not None and not _is_expected_bad_frame(exp, frame, problem,
+                                                                  player.max_message):
                 player.bad_inputs.append(problem)
+                player.emit(f"{who}: bad input from the client, answered with an error event "
+                            f"({problem['error']['code']}): {problem['error']['message']}")
                 await link.send(json.dumps(problem, separators=(",", ":")))
                 continue
             anchor_real = clock()
             outputs = engine.receive_iter(frame)
-            if engine.failure is not None and engine.failure not in player.errors:
-                player.errors.append(engine.failure)  # visible to the test at once
+            if engine.failure is not None:
+                if engine.failure not in player.errors:
+                    player.errors.append(engine.failure)  # visible to the test at once
+                player.emit(f"{who}: mismatch at client event #{engine.position + 1}:\n"
+                            f"{engine.failure}")
+                await emit(outputs)  # the error event
+                await refuse(*CLOSE_MISMATCH)
+                return
             if not await emit(outputs):
                 return
+    except LinkStalled:
+        error = ReplayTimeout(
+            f"Replay in {player.path}, episode (conn) {engine.conn}: the client stopped "
+            f"reading; events were due and nothing was read for {player.timeout:g} s, so the "
+            "connection was dropped.")
+        player.errors.append(error)
+        ending = "dropped by rtkit (no close frame): the client stopped reading"
+        player.emit(f"{who}: {error}")
+        with contextlib.suppress(Exception):
+            await link.close(None, "")
+    except CassetteError as exc:
+        error = ReplayError(f"Replay in {player.path}, episode (conn) {engine.conn}: {exc}")
+        player.errors.append(error)
+        player.emit(f"{who}: {error}")
+        with contextlib.suppress(LinkStalled):
+            await link.send(SendError(api_error("replay_cassette_error", str(error),
+                                                error_type="server_error")).data)
+            await refuse(*CLOSE_CASSETTE_ERROR)
     finally:
         player.finished(engine)
+        player.emit(f"{who}: {ending}; {engine.position} client / {engine.played_server} "
+                    "server event(s) played")
 
 
-def _is_expected_bad_frame(expected: Any, frame: str | bytes) -> bool:
+def _code(code: int | None, reason: str) -> str:
+    if code is None:
+        return "no close frame"
+    return f"{code} {reason}" if reason else str(code)
+
+
+def _is_expected_bad_frame(expected: Any, frame: str | bytes, problem: dict[str, Any],
+                           max_message: int) -> bool:
+    """Whether the recording has, at this point, a client frame as bad as this one (the
+    engine then matches it as recorded): a recorded frame that is not a JSON event, an event
+    with the same missing or unknown `type`, or an event as oversized and of the same type."""
     from rtkit.cassette import Event, Frame
 
     if isinstance(expected, Frame):
         return True  # the recording had a non-JSON frame here: let the engine match it
-    if isinstance(expected, Event) and isinstance(frame, str):
-        try:
-            return json.loads(frame).get("type") == expected.type
-        except (json.JSONDecodeError, AttributeError, RecursionError):
-            return False
-    return False
+    code = problem["error"]["code"]
+    if not isinstance(expected, Event) or not isinstance(frame, str) or code not in (
+            "invalid_value", "missing_required_parameter", "message_too_large"):
+        return False
+    try:
+        event = json.loads(frame)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    if not isinstance(event, dict) or \
+            event.get("type", _MISSING) != expected.event.get("type", _MISSING):
+        return False
+    return code != "message_too_large" or len(expected.raw.encode("utf-8")) > max_message

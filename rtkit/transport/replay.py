@@ -17,11 +17,31 @@ from rtkit.transport.base import Close, ConnectRequest, Frame
 __all__ = ["ReplayTransport"]
 
 
+OUTBOUND_FRAMES = 64  # replayed frames waiting for the client at most: memory stays bounded
+
+
 class _QueueLink:
     def __init__(self) -> None:
         self.inbound: asyncio.Queue[str | bytes | Close] = asyncio.Queue()
-        self.outbound: asyncio.Queue[Frame] = asyncio.Queue()
-        self.closed = False
+        # bounded: a long response is handed over as the client reads it, not queued whole
+        self.outbound: asyncio.Queue[Frame] = asyncio.Queue(OUTBOUND_FRAMES)
+        self.closed = False  # a close is queued
+        self.client_closed = False  # then nothing more is queued (nobody will read it)
+        self._late_close: asyncio.Task[None] | None = None
+
+    def discard_outbound(self) -> None:
+        """The client closed: drop what it will never read (wakes a blocked send)."""
+        self.client_closed = True
+        while not self.outbound.empty():
+            self.outbound.get_nowait()
+
+    def queue_close(self, close: Close) -> None:
+        """Queue `close` after the frames already queued, without waiting for room."""
+        self.closed = True
+        try:
+            self.outbound.put_nowait(close)
+        except asyncio.QueueFull:
+            self._late_close = asyncio.get_running_loop().create_task(self.outbound.put(close))
 
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
         try:
@@ -30,13 +50,16 @@ class _QueueLink:
             return None
 
     async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
+        if self.client_closed:
+            return
         if text:
             data = bytes(data).decode("utf-8")
-        self.outbound.put_nowait(bytes(data) if isinstance(data, memoryview) else data)
+        await self.outbound.put(bytes(data) if isinstance(data, memoryview) else data)
 
     async def close(self, code: int | None, reason: str) -> None:
         self.closed = True
-        self.outbound.put_nowait(Close(code, reason, "server"))
+        if not self.client_closed:
+            await self.outbound.put(Close(code, reason, "server"))
 
 
 class ReplayTransport:
@@ -125,6 +148,7 @@ class ReplayTransport:
             return
         self._closed = Close(code, reason, "client")
         self._link.inbound.put_nowait(self._closed)
+        self._link.discard_outbound()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
@@ -141,5 +165,4 @@ def _ended(task: asyncio.Task[None], link: _QueueLink) -> None:
         reason = f"replay failed: {task.exception()!r}"[:120]
     else:
         return  # the client closed: it reads nothing more
-    link.closed = True
-    link.outbound.put_nowait(Close(1011, reason, "server"))
+    link.queue_close(Close(1011, reason, "server"))
