@@ -46,7 +46,6 @@ async def test_weather_in_rome_without_an_error_handler(rt_server):
     from pipecat.frames.frames import LLMRunFrame
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
-    from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
     from pipecat.services.openai.realtime.events import (
         AudioConfiguration, AudioInput, SessionProperties)
     from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
@@ -55,10 +54,10 @@ async def test_weather_in_rome_without_an_error_handler(rt_server):
     llm = OpenAIRealtimeLLMService(api_key="placeholder", base_url=rt_server.url,
         settings=OpenAIRealtimeLLMService.Settings(model="gpt-realtime",
             session_properties=SessionProperties(output_modalities=["text"],
-                audio=AudioConfiguration(input=AudioInput(turn_detection=False)))))
+                audio=AudioConfiguration(input=AudioInput(turn_detection=False)),
+                tools=[pipecat_app.WEATHER_TOOL])))
     llm.register_function("get_weather", pipecat_app.get_weather)
-    context = LLMContext([{"role": "user", "content": "What's the weather in Rome?"}],
-                         tools=ToolsSchema(standard_tools=[pipecat_app.WEATHER_TOOL]))
+    context = LLMContext([{"role": "user", "content": "What's the weather in Rome?"}])
     user, assistant = LLMContextAggregatorPair(context)
     answers = pipecat_app.Answers()
     worker = PipelineWorker(Pipeline([user, llm, answers, assistant]))

@@ -38,12 +38,7 @@ async def converse(url: str, questions: list[str]) -> dict:
     agent = RealtimeAgent(name="Weather", instructions="Answer briefly.", tools=[get_weather])
     runner = RealtimeRunner(
         starting_agent=agent,
-        config={
-            "model_settings": {"model_name": "gpt-realtime", "modalities": ["text"]},
-            # with tracing on, the SDK sends a session.update when session.created arrives,
-            # racing the app's first message: replay wants the recorded order (docs/clients.md)
-            "tracing_disabled": True,
-        },
+        config={"model_settings": {"model_name": "gpt-realtime", "modalities": ["text"]}},
     )
     # the full URL with ?model=; the key is a placeholder: rtkit holds the real one
     session = await runner.run(

@@ -12,7 +12,6 @@ import json
 import sys
 
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
-from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import (
     ErrorFrame,
     FunctionCallInProgressFrame,
@@ -86,14 +85,14 @@ async def converse(url: str, questions: list[str]) -> dict:
             session_properties=SessionProperties(
                 output_modalities=["text"],
                 audio=AudioConfiguration(input=AudioInput(turn_detection=False)),
+                # here rather than in the context: the first session.update has the context's
+                # tools only if the context reached the service before session.created did
+                tools=[WEATHER_TOOL],
             ),
         ),
     )
     llm.register_function("get_weather", get_weather)
-    context = LLMContext(
-        [{"role": "user", "content": question} for question in questions],
-        tools=ToolsSchema(standard_tools=[WEATHER_TOOL]),
-    )
+    context = LLMContext([{"role": "user", "content": question} for question in questions])
     user, assistant = LLMContextAggregatorPair(context)
     answers = Answers()
     worker = PipelineWorker(Pipeline([user, llm, answers, assistant]))
