@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -29,11 +27,12 @@ def test_replay_throughput_prints_ratio_and_streams_a_big_cassette() -> None:
     assert float(rss.group(1)) < 100, out  # a 50 MB cassette is streamed, not loaded
 
 
-@pytest.mark.parametrize("mode", [[], ["--in-process"]])
-def test_record_proxy_prints_ratio_and_latency(mode: list[str]) -> None:
-    out = run("record_proxy.py", "--quick", *mode)
-    assert re.search(r"ratio[^\n]*\d+\.\d\d", out), out
-    assert "p99" in out, out
+def test_record_proxy_prints_per_pair_ratio_commit_and_latency() -> None:
+    out = run("record_proxy.py", "--quick")
+    assert "each in its own process" in out, out
+    assert re.search(r"ratio proxy/direct: \d+\.\d\d \(median of per-pair ratios", out), out
+    assert re.search(r"committing its cassette \([\d.]+ MB, \d+ sessions: \d+ ms", out), out
+    assert re.search(r"added p99 latency: -?\d+\.\d+ ms", out), out
 
 
 def test_conversation_audio_prints_per_pair_median_ratios() -> None:

@@ -4,6 +4,7 @@ websockets' own sans-I/O protocol, cut into chunks at every awkward place."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 from websockets.frames import Close
@@ -92,3 +93,23 @@ def test_close_without_a_code_and_boundaries() -> None:
     (close,) = reader.feed(data[1:])
     assert (close.opcode, close.code, close.reason) == (CLOSE, 1005, "")
     assert reader.at_boundary
+
+
+def _time_one_frame(size: int) -> float:
+    """Seconds to read one masked `size`-byte frame arriving in 64 KB chunks (best of 3)."""
+    data = wire(Side.CLIENT, lambda p: p.send_text(b"x" * size))
+    best = float("inf")
+    for _ in range(3):
+        reader = FrameReader()
+        start = time.perf_counter()
+        out = [m for i in range(0, len(data), 1 << 16) for m in reader.feed(data[i:i + (1 << 16)])]
+        best = min(best, time.perf_counter() - start)
+        assert len(out) == 1 and out[0].end - out[0].start == size
+    return best
+
+
+def test_a_big_frame_is_read_in_linear_time() -> None:
+    # 4x the bytes: about 4x the time when linear, 16x when each chunk copies what came before
+    # (the frame parser took 0.07 s for 5 MB and 1.2 s for 20 MB; issue 14, point 13)
+    ratio = _time_one_frame(16 << 20) / _time_one_frame(4 << 20)
+    assert ratio < 8, ratio

@@ -39,7 +39,22 @@ def test_the_span_is_the_payload() -> None:
     short = json.dumps(delta(delta="AAAA"), separators=(",", ":")).encode()
     assert audio_payload_span(short) is None  # too short to be worth it
     escaped = COMPACT.replace(AUDIO[:4], "\\u0041AAA", 1).encode()
-    assert audio_payload_span(escaped) is None  # escapes: the general path decodes them
+    assert audio_payload_span(escaped) is not None  # the payload is the writer's to check
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: t.replace(AUDIO[:4], "\\u0041AAA", 1),  # an escape in the payload
+    lambda t: t.replace('"event_1"', '"ev\\u0065nt_1"', 1),  # an escape around it
+    lambda t: t.replace(AUDIO[:4], "AA\\nA", 1),  # an escaped newline in the payload
+])
+def test_an_audio_event_with_an_escape_is_recorded_whole(tmp_path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "c.jsonl"
+    text = change(COMPACT)
+    with CassetteWriter(path) as w:
+        w.connect(0)
+        w.text_event(0, "server", 1.0, text.encode())
+    (event,) = [x for x in Cassette.load(path).iter_episode(0) if isinstance(x, Event)]
+    assert event.event == json.loads(text)  # recorded decoded, as the general path does
 
 
 def lines_of(path: Path) -> list[str]:
@@ -93,6 +108,46 @@ def test_a_look_alike_that_is_not_json_is_kept_as_a_frame(tmp_path: Path, broken
     frame, event = list(Cassette.load(path).iter_episode(0))[:2]
     assert isinstance(frame, Frame) and frame.text == broken  # nothing lost
     assert isinstance(event, Event) and event.raw == COMPACT
+
+
+def test_a_look_alike_that_is_not_utf8_is_kept_as_its_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    broken = COMPACT.encode().replace(b'"event_1"', b'"event_\xff"', 1)
+    with CassetteWriter(path) as w:
+        w.connect(0)
+        w.text_event(0, "server", 1.0, broken)
+    (frame,) = [x for x in Cassette.load(path).iter_episode(0) if isinstance(x, Frame)]
+    assert frame.binary == broken
+
+
+def test_a_payload_that_is_not_plain_base64_but_valid_json_stays_an_event(
+        tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    text = COMPACT.replace(AUDIO[100:102], "é", 1)  # not ASCII, still JSON
+    with CassetteWriter(path) as w:
+        w.connect(0)
+        w.text_event(0, "server", 1.0, text.encode())
+    (event,) = [x for x in Cassette.load(path).iter_episode(0) if isinstance(x, Event)]
+    assert event.raw == text
+
+
+def test_frames_of_one_chunk_share_a_line_start_but_time_never_goes_back(
+        tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    with CassetteWriter(path) as w:
+        w.connect(0)
+        w.connect(1)
+        for conn, dir, t in [(0, "server", 5.0), (0, "server", 5.0), (1, "server", 5.0),
+                             (0, "client", 5.0), (0, "server", 5.0)]:
+            w.text_event(conn, dir, t, COMPACT.encode())
+        w.event(0, "server", 7.0, '{"type":"later"}')
+        w.text_event(0, "server", 5.0, COMPACT.encode())  # an earlier time is written as 7
+    cassette = Cassette.load(path)
+    got = [(x.conn, x.dir, x.t) for conn in (0, 1) for x in cassette.iter_episode(conn)
+           if isinstance(x, Event)]
+    assert got == [(0, "server", 5.0), (0, "server", 5.0), (0, "client", 5.0),
+                   (0, "server", 5.0), (0, "server", 7.0), (0, "server", 7.0),
+                   (1, "server", 5.0)]
 
 
 def test_a_live_secret_inside_a_payload_is_refused_at_commit(tmp_path: Path) -> None:

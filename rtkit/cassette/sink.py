@@ -70,6 +70,11 @@ class LineSink:
                     self._error = exc
 
     @property
+    def error(self) -> OSError | None:
+        """The write error that stopped this sink, if one did (kept: later writes raise it)."""
+        return self._error
+
+    @property
     def pending(self) -> int:
         """Bytes given but not handed to the thread or written yet."""
         return self._size

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import glob
 import json
+import json.scanner
 import os
 import re
 import tempfile
-from array import array
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,7 +108,13 @@ class CassetteWriter:
         self._tmp = Path(tmp)
         self._lock.note_tmp(self._tmp)
         self._sink = LineSink(fd)
-        self._unchecked = array("Q")  # numbers of lines written without a JSON check
+        self._line_key: tuple[int, str, float] | None = None  # conn, dir, t as given
+        self._line_t = 0.0  # that t as written
+        self._line_head = b""  # that line's start
+        self._secrets = tuple(s.encode() for s in self.redactor.secrets)
+        # the secrets a base64 payload could hold (API keys cannot: they have a "-")
+        self._b64_secrets = tuple(s for s in self._secrets if not s.translate(None, _BASE64))
+        self._shapes: dict[bytes, bool] = {}  # audio events' shapes checked as JSON
         self.audio_out_chars = 0  # base64 characters of server audio taken by the fast path
         self._write(header.model_dump_json())
         if existing is not None:
@@ -189,6 +195,9 @@ class CassetteWriter:
         if span is not None and self._audio(conn, dir, t, buf, start, end, span):
             self._flushed()
             return
+        if span is None and self._plain(conn, dir, t, bytes(buf[start:end])):
+            self._flushed()
+            return
         try:
             text = bytes(buf[start:end]).decode("utf-8")
         except UnicodeDecodeError:
@@ -200,27 +209,100 @@ class CassetteWriter:
     def _audio(self, conn: int, dir: str, t: float, buf: bytes, start: int, end: int,
                span: tuple[int, int]) -> bool:
         """The fast path for the bulk of a session: an audio event written as parts, its
-        payload never filtered (it is base64 audio). Its JSON and the payload's secret scan
-        are checked at commit. False (nothing written) when the general path must take it."""
+        payload never parsed, filtered or decoded (it is base64 audio), the text around it
+        filtered only when it holds something a filter could change. The line is checked as
+        it is written, without parsing the payload: that is plain base64 (so valid inside a
+        JSON string, and free of any secret with a character base64 lacks, as API keys
+        have), and the rest of the event parses with the payload left out. False (nothing
+        written) when the general path must take it (a look-alike, a hook)."""
         if self.redactor.before_record_event is not None:
             return False
         a, b = span
-        try:
-            head = bytes(buf[start:a]).decode("utf-8")
-            tail = bytes(buf[b:end]).decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        n = self._conn(conn, t)
+        head, tail = buf[start:a], buf[b:end]
+        around = head + tail  # the event with an empty payload
+        if around.find(b"\\") >= 0 or around.find(b"\n") >= 0 or around.find(b"\r") >= 0:
+            return False  # an escape (the general path reads the event decoded), a newline
+        if self._filtered(around):
+            try:
+                head = self.redactor.text(bytes(head).decode("utf-8")).encode("utf-8")
+                tail = self.redactor.text(bytes(tail).decode("utf-8")).encode("utf-8")
+            except UnicodeDecodeError:
+                return False
+            around = head + tail
+        payload = buf[a:b]
+        if payload.translate(None, _BASE64) or (self._b64_secrets and self._has_secret(payload)) \
+                or not self._is_json(around):
+            return False  # not plain base64, a live secret, not JSON: the general path decides
         self.n_events += 1
         if dir == "server":
             self.audio_out_chars += b - a
-        prefix = event_line_head(n, dir, self._last_t[conn]) + self.redactor.text(head)
-        suffix = self.redactor.text(tail) + "}"
-        self._lineno += 1  # its leak scan, like its JSON check, is done on the line at commit
-        self._sink.write_line(prefix.encode("utf-8"), memoryview(buf)[a:b],
-                              suffix.encode("utf-8"))
-        self._unchecked.append(self._lineno)
+        self._lineno += 1
+        self._sink.write_line(self._event_head(conn, dir, t) + head, payload, tail + b"}")
         return True
+
+    def _plain(self, conn: int, dir: str, t: float, raw: bytes) -> bool:
+        """The fast path for a small event no filter would change (no escape, no newline, no
+        secret or secret's shape): checked to be a JSON object and written as it came,
+        without decoding, filtering or encoding it. False (nothing written) otherwise."""
+        if self.redactor.before_record_event is not None or raw[:1] != b"{" \
+                or raw.find(b"\\") >= 0 or raw.find(b"\n") >= 0 or raw.find(b"\r") >= 0 \
+                or self._filtered(raw):
+            return False
+        try:
+            _check_json(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
+            return False
+        self.n_events += 1
+        self._lineno += 1
+        self._sink.write_line(self._event_head(conn, dir, t) + raw + b"}")
+        return True
+
+    def _event_head(self, conn: int, dir: str, t: float) -> bytes:
+        """`event_line_head` as bytes, for `conn` at `t` (made once for the frames of one
+        relayed chunk, which share their time)."""
+        key = (conn, dir, t)
+        if key == self._line_key and self._last_t.get(conn) == self._line_t \
+                and not self._sink.closed:
+            return self._line_head
+        n = self._conn(conn, t)
+        self._line_key, self._line_t = key, self._last_t[conn]
+        self._line_head = event_line_head(n, dir, self._line_t).encode()
+        return self._line_head
+
+    def _has_secret(self, text: bytes) -> bool:
+        return any(text.find(secret) >= 0 for secret in self._secrets)
+
+    def _is_json(self, text: bytes) -> bool:
+        """Whether `text` (an event without its payload, no backslash in it) is one JSON
+        value. Printable ASCII without escapes is JSON when its shape is, the text with every
+        string emptied: the shapes of a stream's audio events are few, so each is parsed
+        once."""
+        parts = text.split(b'"')
+        if len(parts) % 2 == 0 or text.translate(None, _PRINTABLE):  # (odd quotes: not JSON)
+            try:
+                _check_json(text.decode("utf-8"))
+            except (ValueError, RecursionError):
+                return False
+            return True
+        shape = b'""'.join(parts[0::2])
+        known = self._shapes.get(shape)
+        if known is None:
+            try:
+                _check_json(shape.decode("ascii"))
+                known = True
+            except (ValueError, RecursionError):
+                known = False
+            if len(self._shapes) >= 256:
+                self._shapes.clear()
+            self._shapes[shape] = known
+        return known
+
+    def _filtered(self, text: bytes) -> bool:
+        """Whether a filter might change `text` (UTF-8, without escapes): a user pattern, a
+        secret's shape, a live secret."""
+        find = text.find  # (bytes `in` is slower: it tries the needle as an int first)
+        return bool(self.redactor.patterns) or find(b"sk-") >= 0 or find(b"ek_") >= 0 \
+            or find(b"Bearer") >= 0 or self._has_secret(text)
 
     def _text(self, conn: int, dir: str, t: float, frame: str) -> None:
         """The general path: parse, filter, write."""
@@ -229,7 +311,7 @@ class CassetteWriter:
         self.n_events += 1
         try:
             obj = json.loads(frame)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, or a number int() refuses
             obj = None
         if not isinstance(obj, dict):
             text = self.redactor.text(frame)
@@ -237,6 +319,10 @@ class CassetteWriter:
             return
         if "\n" in frame or "\r" in frame:
             frame = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+            try:
+                frame.encode("utf-8")
+            except UnicodeEncodeError:  # an escaped lone surrogate: keep it escaped
+                frame = json.dumps(obj, separators=(",", ":"))
         red = self.redactor.event(frame, obj, dir)
         if red is None:
             self.n_events -= 1
@@ -251,6 +337,12 @@ class CassetteWriter:
         line = CloseLine(conn=n, t=self._last_t[conn], code=code, reason=reason, by=by)  # type: ignore[arg-type]
         self._write(line.model_dump_json())
         self._flushed()
+
+    @property
+    def write_error(self) -> OSError | None:
+        """The error that stopped lines reaching the file (e.g. a full disk), if any: later
+        writes raise it, and `commit` keeps what was written before it."""
+        return self._sink.error
 
     def flush(self) -> None:
         """Write the lines recorded so far to the temporary file (the OS's page cache; the
@@ -282,7 +374,10 @@ class CassetteWriter:
     # -- finishing -------------------------------------------------------------------------
 
     def commit(self) -> Path:
-        """Flush, check for leaked secrets, and atomically replace the target file."""
+        """Flush, check for leaked secrets, and atomically replace the target file.
+
+        When a write failed (e.g. the disk is full) the lines written before it become the
+        cassette all the same, and `CassetteError` says so."""
         if self.committed:
             return self.path
         try:
@@ -292,15 +387,16 @@ class CassetteWriter:
         return self.path
 
     def _commit(self) -> None:
+        failure: OSError | None = None
         try:
             self._sink.close()
-        except OSError:  # e.g. the disk is full: the previous cassette stays as it was
-            self._tmp.unlink(missing_ok=True)
-            raise
-        if self._unchecked:
-            leak = _check_unchecked(self._tmp, self._unchecked, self.redactor.secrets)
-            if self._leak is None:
-                self._leak = leak
+        except OSError as exc:  # e.g. the disk is full: keep the lines written before it
+            failure = exc
+            try:
+                _cut_after_last_line(self._tmp)
+            except OSError:
+                self._tmp.unlink(missing_ok=True)
+                raise exc from None
         if self._leak is not None:
             self._tmp.unlink(missing_ok=True)
             raise SecretLeakError(
@@ -310,6 +406,11 @@ class CassetteWriter:
             )
         os.replace(self._tmp, self.path)
         self.committed = True
+        if failure is not None:
+            raise CassetteError(
+                f"{self.path}: writing the cassette failed ({failure.strerror or failure}); it "
+                "holds the lines written before that (an episode cut off there has no close "
+                "line)") from failure
 
     def abort(self) -> None:
         """Discard everything written; the target file is left as it was."""
@@ -358,44 +459,34 @@ def _warn_leftovers(path: Path) -> None:
 
 
 
-def _check_unchecked(path: Path, linenos: array[int], secrets: Iterable[str]) -> str | None:
-    """Check the lines `linenos` (1-based, ascending) written by the audio fast path: an
-    event line that is not valid JSON (a frame that only looked like an audio event) is
-    rewritten as a `frame` line holding its exact text, so the cassette is valid and nothing
-    recorded is lost. Returns where a live secret was found in one of them, if anywhere."""
-    bad: set[int] = set()
-    leak: str | None = None
-    needles = [s.encode("utf-8") for s in secrets]
-    wanted = iter(linenos)
-    target = next(wanted, None)
-    with open(path, "rb") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if lineno != target:
-                continue
-            try:
-                json.loads(line)
-            except ValueError:
-                bad.add(lineno)
-            if leak is None and any(needle in line for needle in needles):
-                leak = f"line {lineno}"
-            target = next(wanted, None)
-            if target is None:
-                break
-    if bad:
-        _rewrite_as_frames(path, bad)
-    return leak
+def _cut_after_last_line(path: Path) -> None:
+    """Truncate `path` after its last newline: a write that failed midway leaves at most one
+    partial line, at the end."""
+    with open(path, "r+b") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        while end > 0:
+            start = max(0, end - (1 << 16))
+            fh.seek(start)
+            at = fh.read(end - start).rfind(b"\n")
+            if at >= 0:
+                fh.truncate(start + at + 1)
+                return
+            end = start
+        fh.truncate(0)
 
 
-def _rewrite_as_frames(path: Path, bad: set[int]) -> None:
-    fixed = path.with_name(path.name + ".fix")
-    with open(path, "rb") as src, open(fixed, "wb") as dst:
-        for lineno, line in enumerate(src, start=1):
-            m = _EVENT_LINE.match(line) if lineno in bad else None
-            if m is not None:
-                frame = Frame(conn=int(m.group(1)), dir=m.group(2).decode(),  # type: ignore[arg-type]
-                              t=float(m.group(3)), text=m.group(4).decode("utf-8", "replace"))
-                line = frame.to_json_line().encode("utf-8") + b"\n"
-            dst.write(line)
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(fixed, path)
+_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_PRINTABLE = bytes(range(0x20, 0x7F))
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # json.loads without its wrapping
+
+
+def _check_json(text: str) -> None:
+    """Raise ValueError unless `text` is one JSON value (and whitespace)."""
+    try:
+        _, end = _SCAN(text, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if text[end:].strip():
+        raise ValueError("extra data after the JSON value")
+
+

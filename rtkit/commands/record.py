@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -45,8 +46,10 @@ def command(output: Path, listen: str | None, script: Path | None, upstream: str
       $ rtkit record --script docs/examples/weather.yaml -o weather.jsonl
       rtkit: recorded 7 client and 49 server events, 0.0 s of output audio,...
 
-    Exit status: 0 recorded; 1 the upstream refused or a script step timed
-    out (what was recorded is kept); 2 usage error or invalid script.
+    Exit status: 0 recorded; 1 the upstream refused a connection, a frame or
+    the cassette could not be written, or a script step timed out (what was
+    recorded is kept); 2 usage error, invalid script, or an output path that
+    cannot be written.
     """
     if (listen is None) == (script is None):
         fail("give exactly one of --listen HOST:PORT (proxy) or --script FILE (scripted)")
@@ -58,7 +61,9 @@ def command(output: Path, listen: str | None, script: Path | None, upstream: str
         _script(script, output, upstream, api_key)
         return
     host, port = parse_listen(listen or "")
-    run(_proxy(output, host, port, upstream, api_key, max_connections, append))
+    code = run(_proxy(output, host, port, upstream, api_key, max_connections, append))
+    if code:
+        sys.exit(code)
 
 
 def _script(script: Path, output: Path, upstream: str, api_key: str | None) -> None:
@@ -81,16 +86,21 @@ def _script(script: Path, output: Path, upstream: str, api_key: str | None) -> N
 
 
 async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str | None,
-                 max_connections: int | None, append: bool) -> None:
+                 max_connections: int | None, append: bool) -> int:
+    """Run the recording proxy until a signal or --max-connections; the exit status."""
+    from rtkit.errors import CassetteError
     from rtkit.server.proxy import RecordingProxy
 
     show = status_printer(True)
 
-    async def main(stop: asyncio.Event) -> None:
+    async def main(stop: asyncio.Event) -> int:
         proxy = RecordingProxy(output, upstream_url=upstream, api_key=api_key or "", host=host,
                                port=port, max_connections=max_connections, append=append,
-                               on_status=lambda s: show(s.line()))
-        async with proxy:
+                               on_status=(lambda s: show(s.line())) if sys.stderr.isatty()
+                               else None)
+        await proxy.start()  # a cassette that cannot be written there: exit 2, nothing started
+        commit_error: CassetteError | None = None
+        try:
             click.echo(proxy.url)  # first line of stdout: what clients connect to
             waiters = [asyncio.ensure_future(stop.wait())]
             if max_connections is not None:
@@ -98,11 +108,22 @@ async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
-            status = proxy.status
+        finally:
+            try:
+                await proxy.stop()
+            except CassetteError as exc:
+                commit_error = exc
+        status = proxy.status
         show("")
-        click.echo(f"rtkit: wrote {output}: {status.episodes} episode(s), {status.events} "
-                   f"events, {status.audio_seconds:.1f} s of output audio", err=True)
+        if commit_error is None:
+            click.echo(f"rtkit: wrote {output}: {status.episodes} episode(s), {status.events} "
+                       f"events, {status.audio_seconds:.1f} s of output audio", err=True)
         for failure in proxy.failures:
             click.echo(f"rtkit: upstream failure: {failure}", err=True)
+        for error in proxy.errors:
+            click.echo(f"rtkit: error: {error}", err=True)
+        if commit_error is not None:
+            click.echo(f"rtkit: error: {commit_error}", err=True)
+        return 1 if proxy.failures or proxy.errors or commit_error is not None else 0
 
-    await run_until_signal(main)
+    return await run_until_signal(main)

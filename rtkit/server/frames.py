@@ -67,10 +67,11 @@ def _frame_size(buf: bytes | bytearray) -> int | None:
 class FrameReader:
     """Incremental frame parser: `feed(bytes)` returns the messages completed by them."""
 
-    __slots__ = ("_fragments", "_opcode", "_rest")
+    __slots__ = ("_fragments", "_opcode", "_rest", "_size")
 
     def __init__(self) -> None:
         self._rest = bytearray()  # the start of a frame that has not fully arrived
+        self._size: int | None = None  # that frame's whole size, once its header is in
         self._opcode: int | None = None  # opcode of the fragmented message in progress
         self._fragments: list[bytes] = []
 
@@ -80,19 +81,24 @@ class FrameReader:
         return not self._rest
 
     def feed(self, data: bytes) -> list[Message]:
-        """Take the next bytes of the stream; return the messages they complete."""
+        """Take the next bytes of the stream; return the messages they complete.
+
+        A frame that spans chunks is gathered in one buffer that only grows at its end, and
+        sized once from its header: linear in the frame's size, however many chunks."""
         out: list[Message] = []
         rest = self._rest
         if rest:  # complete the pending frame, copying only its own bytes
-            size = _frame_size(rest + data[:_MAX_HEADER])  # its header may straddle chunks
+            size = self._size
+            if size is None:  # its header may straddle chunks: it is in the first 14 bytes
+                size = self._size = _frame_size(bytes(rest[:_MAX_HEADER]) + data[:_MAX_HEADER])
             if size is None or len(rest) + len(data) < size:
                 rest += data
                 return out
             missing = size - len(rest)
             rest += data[:missing]
             data = data[missing:]
+            self._rest, self._size = bytearray(), None
             self._parse(bytes(rest), out)
-            self._rest = bytearray()
         end = self._parse(data, out)
         if end < len(data):
             self._rest = bytearray(data[end:])

@@ -1,0 +1,158 @@
+"""The recording proxy's upstream handshake: which URL, headers and subprotocols to send, and
+opening the connection (directly or through an HTTP CONNECT proxy) with `websockets`' sans-I/O
+client protocol, so that an upstream's refusal comes back as its own status and body."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus, InvalidURI
+from websockets.http11 import USER_AGENT
+from websockets.typing import Subprotocol
+from websockets.uri import WebSocketURI, parse_uri
+
+from rtkit.cassette.redact import DROPPED_HEADERS, INSECURE_KEY_PROTOCOL
+from rtkit.server.relay import Side
+
+__all__ = ["MAX_HEAD", "Refused", "open_upstream", "upstream_request"]
+
+MAX_HEAD = 1 << 16  # largest HTTP handshake head accepted
+_AUTH_HEADERS = frozenset({"authorization", "api-key"})
+
+
+class Refused(Exception):
+    """The upstream handshake failed; `status` and `body` are what the client gets."""
+
+    def __init__(self, status: int, body: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.body = status, body
+
+
+def upstream_request(upstream_url: str, api_key: str | None, path: str, query: str,
+                     headers: dict[str, str], subprotocols: list[str]
+                     ) -> tuple[str, dict[str, str], list[str]]:
+    """The upstream URL, headers and subprotocols for a client's handshake.
+
+    The upstream URL's own query comes first, then the client's other parameters. A client
+    that asked for the upstream URL's path gets it; any other path is asked of the upstream as
+    it is, so that the upstream answers it (a wrong path gets the upstream's own 404)."""
+    up = urlsplit(upstream_url)
+    params = parse_qsl(up.query, keep_blank_values=True)
+    names = {k for k, _ in params}
+    params += [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in names]
+    url = urlunsplit(up._replace(path=up.path if path == up.path else path,
+                                 query=urlencode(params, safe="/:-_.")))
+    fwd = {k: v for k, v in headers.items()
+           if k.lower() not in DROPPED_HEADERS and k.lower() not in _AUTH_HEADERS
+           and k.lower() not in ("origin", "user-agent")}
+    if api_key:
+        fwd["Authorization"] = f"Bearer {api_key}"
+    # the client's placeholder key never goes upstream: ours replaces it, or (no key of our
+    # own, e.g. a keyless loopback upstream) it is dropped like its Authorization header
+    protos = [
+        INSECURE_KEY_PROTOCOL + api_key if p.startswith(INSECURE_KEY_PROTOCOL) else p
+        for p in subprotocols
+        if api_key or not p.startswith(INSECURE_KEY_PROTOCOL)
+    ]
+    return url, fwd, protos
+
+
+def _proxy_for(uri: WebSocketURI) -> str | None:
+    """The proxy for `uri` from HTTPS_PROXY / HTTP_PROXY / NO_PROXY, read as websockets reads
+    them (websockets < 15 has no proxy support, and neither has the proxy then)."""
+    try:
+        from websockets.uri import get_proxy
+    except ImportError:
+        return None
+    return get_proxy(uri)
+
+
+def _tunnel(proxy_url: str, uri: WebSocketURI, timeout: float = 15.0) -> socket.socket:
+    """A socket to the upstream through an HTTP proxy (CONNECT), opened in a thread."""
+    from websockets.asyncio.client import prepare_connect_request
+    from websockets.uri import parse_proxy
+
+    proxy = parse_proxy(proxy_url)
+    if proxy.scheme != "http":
+        raise Refused(502, "", f"the {proxy.scheme} proxy {proxy_url} is not supported by the "
+                               "recording proxy (http:// proxies are); unset it for rtkit")
+    sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
+    try:
+        sock.sendall(prepare_connect_request(proxy, uri, USER_AGENT))
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:
+            data = sock.recv(4096)
+            if not data:
+                break
+            head += data
+        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = status.split(" ", 2)
+        if len(parts) < 2 or not parts[1].startswith("2"):
+            raise Refused(502, "", f"the proxy {proxy.host}:{proxy.port} refused CONNECT to "
+                                   f"{uri.host}:{uri.port}: {status or 'no answer'}")
+        sock.settimeout(None)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def open_upstream(url: str, headers: dict[str, str], protocols: list[str]
+                        ) -> tuple[Side, str | None]:
+    """Open the upstream WebSocket; return its side (bytes read past the handshake stay in
+    its `pending`) and the subprotocol it chose. Raises `Refused` with the upstream's own
+    status and body when it refuses, and 502 when it cannot be reached."""
+    try:
+        uri = parse_uri(url)
+    except InvalidURI as exc:
+        raise Refused(502, "", f"bad upstream URL {url}: {exc}") from None
+    client = ClientProtocol(uri, subprotocols=[Subprotocol(p) for p in protocols] or None,
+                            max_size=None)
+    request = client.connect()
+    for name, value in headers.items():
+        request.headers[name] = value
+    request.headers["User-Agent"] = USER_AGENT
+    context = ssl.create_default_context() if uri.secure else None
+    via = _proxy_for(uri)
+    sock = await asyncio.to_thread(_tunnel, via, uri) if via is not None else None
+    loop = asyncio.get_running_loop()
+    _, up = await loop.create_connection(
+        lambda: Side("server"), None if sock else uri.host, None if sock else uri.port,
+        sock=sock, ssl=context, server_hostname=uri.host if context else None)
+    try:
+        client.send_request(request)
+        up.write(b"".join(client.data_to_send()))
+        head = await up.read_until(b"\r\n\r\n", MAX_HEAD)
+        if head is None:
+            raise Refused(502, "", f"upstream {url} closed the connection or sent no valid "
+                                   "HTTP response to the handshake")
+        client.receive_data(head)
+        events = client.events_received()
+        while not events and client.handshake_exc is None:  # a refusal's body
+            if up.pending:
+                data, up.pending = bytes(up.pending), bytearray()
+                client.receive_data(data)
+            elif not await up.read_more():
+                client.receive_eof()
+                events = client.events_received()
+                if not events and client.handshake_exc is None:
+                    raise Refused(502, "", f"upstream {url} closed the connection before "
+                                           "the end of its handshake response")
+                break
+            events = client.events_received()
+    except BaseException:
+        up.abort()
+        raise
+    exc = client.handshake_exc
+    if exc is not None:
+        up.abort()
+        if isinstance(exc, InvalidStatus):
+            status = exc.response.status_code
+            body = bytes(exc.response.body or b"").decode("utf-8", "replace")
+            raise Refused(status, body, f"upstream {url} refused the handshake with HTTP {status}")
+        raise Refused(502, "", f"cannot reach upstream {url}: {exc}")
+    return up, client.subprotocol
