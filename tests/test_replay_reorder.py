@@ -1,8 +1,9 @@
-"""Client events recorded back to back (no server event between them) may arrive in another
-order when they are of different types: clients that send from two tasks (openai-agents'
-tracing `session.update`, sent when `session.created` arrives, races the app's first message)
-do not send them in the same order every run. Everything else about matching stays: each event
-is compared in full, events of one type keep their order, and none overtakes a server event."""
+"""A `session.update` may come earlier or later than recorded within its run of client events
+(recorded back to back, no server event between them): clients send it from tasks of their
+own (openai-agents' tracing `session.update`, sent when `session.created` arrives, races the
+app's first message), so its place changes from run to run. Everything else about matching
+stays: it is compared in full, `session.update`s keep their order, nothing overtakes a server
+event, and any other event out of place (a missing or an extra one) is a mismatch at once."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def client(line: Event, **changes: Any) -> str:
     return json.dumps({**line.event, **changes})
 
 
-def test_back_to_back_client_events_of_other_types_may_come_in_another_order() -> None:
+def test_a_session_update_may_come_later_within_its_run() -> None:
     engine = ReplayEngine(iter(AGENTS))  # a lazy episode, as ReplayServer streams it
     assert [e["type"] for e in sent(engine.start())] == ["session.created"]
     assert sent(engine.receive(client(AGENTS[1]))) == []
@@ -125,3 +126,37 @@ def test_ids_bound_out_of_order_are_rewritten_and_not_left_unplayed() -> None:
     engine.receive(client(lines[1], item={**USER, "id": "item_new"}))
     (added,) = sent(engine.receive(client(lines[0])))
     assert added["item"]["id"] == "item_new" and engine.finished
+
+
+def test_a_session_update_may_come_earlier_within_its_run() -> None:
+    lines = [c(1, type="conversation.item.create", item=USER),
+             c(1, type="response.create"),
+             c(1, type="session.update", session=TRACING),
+             s(2, type="response.created", response={"id": "resp_1"})]
+    engine = ReplayEngine(lines)
+    engine.start()
+    assert engine.receive(client(lines[2])) == []
+    assert engine.receive(client(lines[0])) == []
+    assert [e["type"] for e in sent(engine.receive(client(lines[1])))] == ["response.created"]
+    assert engine.failure is None and engine.finished
+
+
+def test_any_other_event_out_of_place_is_a_mismatch_at_once() -> None:
+    """A client that skips its user message (or sends an extra event) is refused on the spot,
+    not after a timeout: only a session.update moves."""
+    lines = [c(1, type="session.update", session=TRACING),
+             c(1, type="conversation.item.create", item=USER),
+             c(1, type="response.create"),
+             s(2, type="response.created", response={"id": "resp_1"})]
+    engine = ReplayEngine(lines)
+    engine.start()
+    engine.receive('{"type":"response.create"}')  # overtakes the session.update and the item
+    assert engine.failure is not None
+    assert "does not match the recorded 'session.update'" in str(engine.failure)
+
+    engine = ReplayEngine(lines)
+    engine.start()
+    engine.receive(client(lines[0]))
+    engine.receive('{"type":"response.create"}')  # the user message is missing
+    assert engine.failure is not None
+    assert "does not match the recorded 'conversation.item.create'" in str(engine.failure)

@@ -7,11 +7,13 @@ Causal gating: a recorded server event is released once every client event recor
 has arrived and matched. Server events recorded before the first client event are released by
 `start()`. A recorded server close is released as a `SendClose`.
 
-Client events recorded back to back (no server line between them) may arrive in another order
-when they are of different types: a client that sends from two tasks (openai-agents' tracing
-`session.update`, sent when `session.created` arrives, racing the app's first message) does not
-keep one order from run to run. Each is still compared in full, events of one type keep their
-recorded order, and none overtakes a recorded server event.
+A `session.update` may arrive earlier or later than recorded among the client events recorded
+back to back with it (no server line between them): clients send it from tasks of their own
+(openai-agents sends its tracing `session.update` when `session.created` arrives, racing the
+app's first message), so its place in such a run changes from run to run. It is still compared
+in full, `session.update`s keep their order among themselves, and nothing overtakes a recorded
+server event; every other client event must come in the recorded order, so a missing or extra
+event is still a mismatch at once.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = ["Output", "ReplayEngine", "SendClose", "SendError", "SendFrame", "Sen
 Line = Event | Frame | CloseLine | ServerEventText | ServerRun
 MAX_EVENT_IDS = 4096  # client event_id bindings kept for rewriting `error` events
 MAX_REORDER = 32  # how far ahead in a run of client events an early one is looked for
+MOVABLE = "session.update"  # the client event that may move within its run
 
 
 @dataclass(slots=True)
@@ -346,9 +349,10 @@ class ReplayEngine:
 
     def _match_ahead(self, owed: Event, actual: dict[str, Any]) -> Iterator[Output] | None:
         """Match `actual` with a later client event of the run that starts with `owed` (the
-        client events recorded back to back after it), if one of another type than every
-        event still owed before it matches; it then counts as played, nothing is released
-        until `owed` comes. None when no such event matches."""
+        client events recorded back to back after it) when a `session.update` moves: the
+        later event is one (it came early), or every event still owed before it is one (they
+        come late). The matched event counts as played; nothing is released until the owed
+        ones come. None when no such event matches."""
         owed_types = {owed.type}
         for i in range(1, MAX_REORDER):
             line = self._peek(i)
@@ -356,7 +360,8 @@ class ReplayEngine:
                 return None  # the run ends: nothing overtakes a server event or a frame
             if self._is_early(line):
                 continue
-            if line.type not in owed_types:
+            movable = line.type == MOVABLE or owed_types == {MOVABLE}
+            if movable and line.type not in owed_types:
                 try:
                     diffs, new = compare_events(line.event, actual, self.policy, self.bindings,
                                                 announced=self._announced_before)
