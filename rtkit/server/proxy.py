@@ -126,8 +126,8 @@ class RecordingProxy:
     cassette is written atomically when the proxy stops. `max_connections` stops accepting
     after that many episodes (`wait_done()` returns once they have all ended).
     `on_frame(conn, direction, frame)`, when given, sees every frame relayed (text as `str`,
-    binary as `bytes`) as it is forwarded, so a caller can look at a session before the
-    cassette is written.
+    binary as `bytes`) before it is forwarded, so a caller can look at a session before the
+    cassette is written, and a client that has received a frame finds it there.
 
     What went wrong is kept, not raised mid-session: `failures` lists refused or unreachable
     upstream handshakes, `errors` frames that could not be recorded, and `write_error` is the
@@ -355,7 +355,8 @@ class RecordingProxy:
         self._record(lambda w: w.connect(conn, **record, status=101,
                                          selected_subprotocol=chosen), conn)
         relay = Relay(down, up, episode.tap,
-                      lambda direction, exc: self._record_failed(conn, direction, exc))
+                      lambda direction, exc: self._record_failed(conn, direction, exc),
+                      tap_first=self.on_frame is not None)
         episode.relay = relay
         self._episodes[conn] = episode
         self.status.open += 1

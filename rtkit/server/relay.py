@@ -157,11 +157,14 @@ class Side(asyncio.BufferedProtocol):
 
 class Relay:
     """Forwards between `down` (the client's connection) and `up` (the upstream's) and taps
-    each chunk after it is forwarded. `done` is set once both connections are closed."""
+    each chunk after it is forwarded (before, with `tap_first`: then whatever the tap tells
+    an observer is known before the peer can have the bytes). `done` is set once both
+    connections are closed."""
 
-    def __init__(self, down: Side, up: Side, tap: Tap, on_error: OnError) -> None:
+    def __init__(self, down: Side, up: Side, tap: Tap, on_error: OnError,
+                 tap_first: bool = False) -> None:
         self.down, self.up = down, up
-        self.tap, self.on_error = tap, on_error
+        self.tap, self.on_error, self.tap_first = tap, on_error, tap_first
         self.t0 = time.monotonic()
         self.first_to_end: str | None = None  # the direction whose connection ended first
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -185,11 +188,14 @@ class Relay:
                 self.ended(side)
 
     def received(self, side: Side, data: bytes) -> None:
-        self.peer(side).write(data)  # forward first: recording adds no latency
+        if not self.tap_first:
+            self.peer(side).write(data)  # forward first: recording adds no latency
         try:
             self.tap(side.direction, data)
         except Exception as exc:  # whatever recording does, relaying goes on
             self.on_error(side.direction, exc)
+        if self.tap_first:
+            self.peer(side).write(data)
 
     def ended(self, side: Side) -> None:
         """`side` reached its end (EOF or lost): close the other one after its queue."""
