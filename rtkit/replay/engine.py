@@ -6,11 +6,20 @@ clock: the shells (`ReplayServer`, `ReplayTransport`) move bytes and keep time.
 Causal gating: a recorded server event is released once every client event recorded before it
 has arrived and matched. Server events recorded before the first client event are released by
 `start()`. A recorded server close is released as a `SendClose`.
+
+A `session.update` may arrive earlier or later than recorded among the client events recorded
+back to back with it (no server line between them): clients send it from tasks of their own
+(openai-agents sends its tracing `session.update` when `session.created` arrives, racing the
+app's first message), so its place in such a run changes from run to run. It is still compared
+in full, `session.update`s keep their order among themselves, and nothing overtakes a recorded
+server event; every other client event must come in the recorded order, so a missing or extra
+event is still a mismatch at once.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +39,8 @@ __all__ = ["Output", "ReplayEngine", "SendClose", "SendError", "SendFrame", "Sen
 
 Line = Event | Frame | CloseLine | ServerEventText | ServerRun
 MAX_EVENT_IDS = 4096  # client event_id bindings kept for rewriting `error` events
+MAX_REORDER = 32  # how far ahead in a run of client events an early one is looked for
+MOVABLE = "session.update"  # the client event that may move within its run
 
 
 @dataclass(slots=True)
@@ -117,7 +128,8 @@ class ReplayEngine:
         if self.history is None and isinstance(self.lines, list | tuple):
             recorded = self.lines
             self.history = lambda: recorded
-        self._peeked: Line | None = None
+        self._ahead: deque[Line] = deque()  # lines read from the episode, not yet taken
+        self._early: list[Line] = []  # client events matched ahead of the one still owed
         self._exhausted = False
         self.bindings: dict[str, str] = {}
         self.event_ids: dict[str, str] = {}  # recorded event_id -> the client's
@@ -134,20 +146,25 @@ class ReplayEngine:
 
     # -- cursor ----------------------------------------------------------------------------
 
-    def _peek(self) -> Line | None:
-        if self._peeked is None and not self._exhausted:
+    def _peek(self, i: int = 0) -> Line | None:
+        """The line `i` places ahead of the cursor (read from the episode as needed)."""
+        ahead = self._ahead
+        while len(ahead) <= i and not self._exhausted:
             try:
-                self._peeked = next(self._it)
+                ahead.append(next(self._it))
             except StopIteration:
                 self._exhausted = True
-        return self._peeked
+        return ahead[i] if len(ahead) > i else None
 
     def _take(self) -> Line | None:
         line = self._peek()
-        self._peeked = None
         if line is not None:
+            self._ahead.popleft()
             self._consumed += len(line) if type(line) is ServerRun else 1
         return line
+
+    def _is_early(self, line: Line) -> bool:
+        return any(line is early for early in self._early)
 
     @property
     def expected(self) -> Event | Frame | None:
@@ -320,6 +337,8 @@ class ReplayEngine:
         except RecursionError:
             diffs, new = [Difference("<event>", "an event", "JSON nested too deeply")], {}
         if diffs:
+            if (early := self._match_ahead(expected, actual)) is not None:
+                return early
             try:
                 return self._mismatch(expected, actual, data, diffs)
             except RecursionError:  # a report of a value too deep for json.dumps
@@ -327,6 +346,33 @@ class ReplayEngine:
                                       [Difference("<event>", "an event",
                                                   "JSON nested too deeply")])
         return self._matched(expected, new, actual)
+
+    def _match_ahead(self, owed: Event, actual: dict[str, Any]) -> Iterator[Output] | None:
+        """Match `actual` with a later client event of the run that starts with `owed` (the
+        client events recorded back to back after it) when a `session.update` moves: the
+        later event is one (it came early), or every event still owed before it is one (they
+        come late). The matched event counts as played; nothing is released until the owed
+        ones come. None when no such event matches."""
+        owed_types = {owed.type}
+        for i in range(1, MAX_REORDER):
+            line = self._peek(i)
+            if not isinstance(line, Event) or line.dir != "client":
+                return None  # the run ends: nothing overtakes a server event or a frame
+            if self._is_early(line):
+                continue
+            movable = line.type == MOVABLE or owed_types == {MOVABLE}
+            if movable and line.type not in owed_types:
+                try:
+                    diffs, new = compare_events(line.event, actual, self.policy, self.bindings,
+                                                announced=self._announced_before)
+                except RecursionError:
+                    return None
+                if not diffs:
+                    self._early.append(line)
+                    self._bind(line, new, actual)
+                    return iter(())
+            owed_types.add(line.type)
+        return None
 
     def _announced_before(self, value: str) -> bool:
         """Whether a server event recorded before the current position has `value` as an id
@@ -362,6 +408,15 @@ class ReplayEngine:
     def _matched(self, line: Event | Frame, new_bindings: dict[str, str],
                  actual: dict[str, Any] | None) -> Iterator[Output]:
         self._take()
+        self._bind(line, new_bindings, actual)
+        while self._early and (ahead := self._peek()) is not None and self._is_early(ahead):
+            self._take()  # matched before `line` came
+            self._early = [early for early in self._early if early is not ahead]
+        return self._release()
+
+    def _bind(self, line: Event | Frame, new_bindings: dict[str, str],
+              actual: dict[str, Any] | None) -> None:
+        """Record a matched client event: its id bindings, its event_id, the position."""
         if new_bindings:
             self.bindings.update(new_bindings)
             self._needles = [_quoted(k) for k, v in self.bindings.items() if k != v]
@@ -373,8 +428,7 @@ class ReplayEngine:
                 if len(self.event_ids) > MAX_EVENT_IDS:
                     del self.event_ids[next(iter(self.event_ids))]
         self.position += 1
-        self.anchor_t = line.t
-        return self._release()
+        self.anchor_t = max(self.anchor_t, line.t)
 
     def _mismatch(self, expected: Event | Frame | None, actual: dict[str, Any] | None,
                   data: str | bytes, diffs: list[Difference]) -> Iterator[Output]:
@@ -392,7 +446,7 @@ class ReplayEngine:
         """Drain and return what was never played (call at the end of the connection)."""
         rest: list[Line] = []
         while (line := self._take()) is not None:
-            if isinstance(line, CloseLine):
+            if isinstance(line, CloseLine) or self._is_early(line):
                 continue
             if isinstance(line, ServerRun):
                 rest.extend(line.texts())
@@ -408,7 +462,7 @@ class ReplayEngine:
         """
         n = 0
         while (line := self._take()) is not None:
-            if isinstance(line, CloseLine):
+            if isinstance(line, CloseLine) or self._is_early(line):
                 continue
             items: Iterable[Any] = line.texts() if isinstance(line, ServerRun) else (line,)
             if isinstance(line, ServerRun) and (sample is None or n >= limit):
