@@ -166,6 +166,11 @@ _RULES: list[tuple[str, re.Pattern[str], str]] = [
      r"\1<t>\2"),
     ("an episode's length in an `rtkit inspect` timeline",
      re.compile(r"^(episode \d+  \S+  )\d+\.\d\d s", re.M), r"\1<length> s"),
+    ("how many server events a replay had sent when a mismatch ended it: a server event sent as "
+     "the client replied to the one before is recorded before or after the reply, as the two "
+     "crossed the recorder",
+     re.compile(r"(closed by rtkit \(4000 invalid_request_error\.replay_mismatch\); "
+                r"\d+ client / )\d+( server event\(s\) played)"), r"\1<n>\2"),
     ("the event_id the client made up, in a mismatch report's `actual:` line",
      re.compile(r'^(\s*actual:\s+\{"event_id": ")evt_\w+"', re.M), r'\1<client id>"'),
 ]

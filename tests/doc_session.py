@@ -22,6 +22,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -50,10 +51,55 @@ class Failure(AssertionError):
     """A block did not do what its doc says."""
 
 
+# What in-process pytest runs imported from outside the doc's directory (the libraries its tests
+# use), kept loaded for the rest of this process as they would be in a process that imported
+# them once: pytester unloads everything a run imported, and some extension modules abort the
+# interpreter when imported a second time (pipecat's soxr does).
+_KEPT: dict[str, ModuleType] = {}
+
+
+def _reload_kept() -> None:
+    """Put the modules in-process pytest runs imported back into sys.modules."""
+    for name, module in _KEPT.items():
+        sys.modules.setdefault(name, module)
+
+
+class _KeepImports:
+    """A plugin for an in-process pytest run: at its end, notes in _KEPT the modules it
+    imported that do not come from the doc's directory (its tests, conftest, the doc's apps)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = os.path.realpath(directory) + os.sep
+        self.before = set(sys.modules)
+
+    def pytest_sessionfinish(self) -> None:
+        for name, module in list(sys.modules.items()):
+            where = getattr(module, "__file__", None)
+            if name in self.before or (
+                    where and os.path.realpath(where).startswith(self.directory)):
+                continue
+            _KEPT[name] = module
+
+
 def _is_test_module(code: str) -> bool:
     tree = ast.parse(code)
     return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
                and node.name.startswith("test_") for node in tree.body)
+
+
+def _import_on_main_thread(source: str, name: str) -> None:
+    """Run the top-level imports of a program; one that fails is left for the program itself
+    to fail on, with its traceback."""
+    try:
+        tree = ast.parse(source, name)
+    except SyntaxError:
+        return  # the program reports it
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue  # a compiler directive, not an import
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            with contextlib.suppress(Exception):
+                exec(compile(ast.Module(body=[node], type_ignores=[]), name, "exec"), {})
 
 
 def _apply(env: dict[str, str], overrides: Mapping[str, str | None]) -> None:
@@ -129,6 +175,7 @@ class DocSession:
 
     def run(self, block: Block, index: int) -> None:
         """Check one block, by its marker or else by its language."""
+        _reload_kept()  # pytester unloaded them at the end of the last block's test
         marks = block.marks
         if "files" in marks:
             from tests.doc_drivers import provide
@@ -334,10 +381,13 @@ class DocSession:
     def run_python(self, code: str | Path, name: str, argv: list[str] | None = None,
                    env: Mapping[str, str | None] | None = None) -> tuple[int, list[str]]:
         """Run a program (source text, or a file as `python FILE` does) in this interpreter,
-        on a thread of its own (it runs its own event loop); its exit status and what it
-        printed, stdout and stderr together as on a terminal."""
+        on a thread of its own (it runs its own event loop) after its top-level imports ran on
+        the main thread, as in `python FILE` (some libraries insist: livekit's plugins register
+        themselves at import); its exit status and what it printed, stdout and stderr together
+        as on a terminal."""
         out = io.StringIO()
         status: list[int] = []
+        source = code.read_text(encoding="utf-8") if isinstance(code, Path) else code
 
         def main() -> None:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -359,6 +409,8 @@ class DocSession:
 
         saved_argv = sys.argv
         with _environ({**self.env, **(env or {})}), _chdir(self.dir):
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                _import_on_main_thread(source, name)
             thread = threading.Thread(target=main, name=name, daemon=True)
             thread.start()
             thread.join(2 * WAIT)
@@ -378,8 +430,7 @@ class DocSession:
         (self.dir / name).write_text(block.text)
         strict = ("-W", "error::pytest.PytestDeprecationWarning", "-W", "error::RuntimeWarning")
         with _environ(self.env), _chdir(self.dir):
-            result = pytester.runpytest_inprocess(name, "-p", "no:cacheprovider", *strict,
-                                                  *_IN_PROCESS)
+            result = self._run_pytest(pytester, name, "-p", "no:cacheprovider", *strict)
         outcomes = result.parseoutcomes()
         if result.ret != 0 or not outcomes.get("passed") or set(outcomes) - {"passed"}:
             raise Failure(f"{block.id}: the test module does not pass:\n"
@@ -495,8 +546,16 @@ class DocSession:
     def _pytest(self, args: list[str], env: Mapping[str, str | None]) -> tuple[int, list[str]]:
         pytester = self._pytester()
         with _environ(env), _chdir(self.dir):
-            result = pytester.runpytest_inprocess(*args, *_IN_PROCESS)
+            result = self._run_pytest(pytester, *args)
         return int(result.ret), result.outlines
+
+    def _run_pytest(self, pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+        """pytest ARGS in this process; what it imported from outside the doc stays loaded."""
+        try:
+            return pytester.runpytest_inprocess(*args, *_IN_PROCESS,
+                                                plugins=[_KeepImports(self.dir)])
+        finally:
+            _reload_kept()
 
     def _server(self, block: Block, command: Command, args: list[str],
                 env: Mapping[str, str | None], where: str) -> None:

@@ -39,7 +39,8 @@ on port 0); a command naming a port no server of the doc listens on fails. Print
 compared line by line; a `...` line stands for any number of lines, and only what must vary
 is replaced on both sides (tests/doc_blocks.py's rules: dates and times, rtkit's version,
 pids, pytest's run time, an inspect timeline's times and the order of its opening
-`session.created` / `session.update`, a client's own event ids, a client's loopback port).
+`session.created` / `session.update`, how many server events a replay had sent when a mismatch
+ended it, a client's own event ids, a client's loopback port).
 """
 
 from __future__ import annotations
@@ -112,3 +113,4 @@ def test_client_md_lists_every_ga_server_event() -> None:
     table = table[:table.index("\n## ")]
     listed = re.findall(r"^\| `([a-z_.]+)` \|", table, re.M)
     assert sorted(listed) == sorted(GA_SERVER_EVENTS)  # each once, none missing or extra
+

@@ -4,15 +4,17 @@ few explicit rules."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.doc_blocks import blocks, commands, matches, normalise
-from tests.doc_session import DocSession, Failure
+from tests.doc_session import _KEPT, DocSession, Failure
 
 
-def run_doc(tmp_path: Path, text: str) -> DocSession:
+def run_doc(tmp_path: Path, text: str, pytester: pytest.Pytester | None = None) -> DocSession:
     """Run every block of a doc made of `text`, then stop its servers (exit 0 required)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     doc = tmp_path / "doc.md"
@@ -20,10 +22,11 @@ def run_doc(tmp_path: Path, text: str) -> DocSession:
     work = tmp_path / "work"
     work.mkdir()
 
-    def no_pytester() -> pytest.Pytester:
-        raise AssertionError("not needed here")
+    def get_pytester() -> pytest.Pytester:
+        assert pytester is not None, "not needed here"
+        return pytester
 
-    session = DocSession(str(doc), work, no_pytester)
+    session = DocSession(str(doc), work, get_pytester)
     try:
         session.run_through(len(session.blocks) - 1)
         problems = session.close()
@@ -55,6 +58,13 @@ def test_matching_and_the_normalisation_rules() -> None:
     assert normalise("\n".join(opening)) == normalise("\n".join(swapped))  # a race at connect
     assert normalise("\n".join([*opening[:2], opening[3], opening[2]])) != \
         normalise("\n".join(opening))  # but only there
+    closed = ("rtkit serve: #1 episode 0: closed by rtkit (4000 invalid_request_error."
+              "replay_mismatch); 3 client / {} server event(s) played")
+    assert normalise(closed.format(18)) == normalise(closed.format(19))
+    assert normalise(closed.format(18).replace("3 client", "4 client")) != \
+        normalise(closed.format(18))  # the client's events are counted exactly
+    served = "rtkit serve: #1 episode 0: closed by the client (1000); 7 client / {} server"
+    assert normalise(served.format(52)) != normalise(served.format(51))  # only on a mismatch
     assert normalise('  expected: {"event_id": "evt_L4E3d5kWWYaMphAWZ"') == \
         '  expected: {"event_id": "evt_L4E3d5kWWYaMphAWZ"'  # the recorded one must match
 
@@ -174,3 +184,49 @@ def test_what_a_server_prints_later_is_checked_when_it_stops(tmp_path: Path) -> 
     run_doc(tmp_path / "a", LATER.format(code=1000))
     with pytest.raises(Failure, match=r"(?s)the doc shows\n.*closed 1001\nbut the run"):
         run_doc(tmp_path / "b", LATER.format(code=1001))
+
+
+@pytest.fixture
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A directory on sys.path, outside any doc's, for modules a doc's programs import; they
+    are forgotten afterwards."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    monkeypatch.syspath_prepend(str(lib))
+    yield lib
+    for path in lib.glob("*.py"):
+        sys.modules.pop(path.stem, None)
+        _KEPT.pop(path.stem, None)
+
+
+def test_a_programs_imports_run_on_the_main_thread(tmp_path: Path, library: Path) -> None:
+    """As with `python FILE`: some libraries refuse to be imported on another thread
+    (livekit's plugins register themselves at import), though the harness runs the program
+    itself on a thread."""
+    (library / "main_thread_only.py").write_text(
+        "import threading\n\n"
+        "if threading.current_thread() is not threading.main_thread():\n"
+        "    raise RuntimeError('import me on the main thread')\n")
+    run_doc(tmp_path / "doc", "```python\nimport main_thread_only\n\nprint('imported')\n```\n"
+            "\n```text\nimported\n```\n")
+
+
+def test_a_library_that_pytest_runs_import_is_imported_once(
+        tmp_path: Path, library: Path, pytester: pytest.Pytester,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytester unloads what an in-process run imported, and some extension modules abort the
+    interpreter when imported again (pipecat's soxr): a library the doc's tests import stays
+    loaded, as in a process that imported it once."""
+    log = tmp_path / "imports.log"
+    monkeypatch.setenv("IMPORTS_LOG", str(log))
+    (library / "imported_once.py").write_text(
+        "import os\n\nwith open(os.environ['IMPORTS_LOG'], 'a') as f:\n    f.write('import\\n')\n")
+    passed = ".                                                                        [100%]\n" \
+             "1 passed in 0.01s\n"
+    run_doc(tmp_path / "doc", "<!-- doc-test: file pyproject.toml -->\n```toml\n"
+            "[tool.pytest.ini_options]\nasyncio_default_fixture_loop_scope = \"function\"\n```\n\n"
+            "<!-- doc-test: file test_lib.py -->\n```python\n"
+            "import imported_once\n\n\ndef test_it():\n    pass\n```\n\n"
+            f"```console\n$ pytest -q test_lib.py\n{passed}$ pytest -q test_lib.py\n{passed}```\n"
+            f"\n```console\n$ pytest -q test_lib.py\n{passed}```\n", pytester)
+    assert log.read_text() == "import\n"
