@@ -25,3 +25,4 @@ async def test_pipecat_records_and_replays_unchanged(tmp_path: Path) -> None:
     assert run.recorded["seen"][0] == "response end"  # the tool call's response
     assert len(run.recorded["seen"]) == 9  # then a text delta per word and the end
     assert "replay_mismatch" in str(run.mismatch)
+

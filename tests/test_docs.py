@@ -114,3 +114,18 @@ def test_client_md_lists_every_ga_server_event() -> None:
     listed = re.findall(r"^\| `([a-z_.]+)` \|", table, re.M)
     assert sorted(listed) == sorted(GA_SERVER_EVENTS)  # each once, none missing or extra
 
+
+def test_clients_md_shows_or_runs_every_client_app() -> None:
+    """docs/clients.md shows each app of docs/examples/clients/ (a block `same-as` the file) or
+    runs it (`$ python docs/examples/clients/...`)."""
+    import shlex
+
+    from tests.doc_blocks import ROOT, commands
+
+    found = blocks("docs/clients.md")
+    shown = {b.marks["same-as"][0] for b in found if "same-as" in b.marks}
+    run = {shlex.split(c.line)[1] for b in found if b.lang == "console"
+           for c in commands(b.text)[1] if c.line.startswith("python ")}
+    apps = {f"docs/examples/clients/{p.name}"
+            for p in (ROOT / "docs" / "examples" / "clients").iterdir()}
+    assert apps - shown - run == set()

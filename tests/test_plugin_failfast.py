@@ -1,6 +1,7 @@
 """A replay mismatch fails the test at once, whatever the client: rtkit's client waiting 30 s,
-raw websockets clients (async and sync) that ignore `error` events; and an `rt_client` on
-another event loop than the test's (anyio) fails at once with what to change."""
+raw websockets clients (async and sync) that ignore `error` events, pipecat (which only logs
+it); and an `rt_client` on another event loop than the test's (anyio) fails at once with what
+to change."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import pytest
 
 import rtkit.client.client
 import rtkit.server.replay_server  # noqa: F401  (kept loaded across in-process pytester runs)
+from rtkit.fake import FakeRealtimeAPI
 from rtkit.pytest.failfast import Interrupter, ReplayInterrupt, interrupted_at
+from tests.client_compat import EXAMPLES, REPLIES
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_TURN = ROOT / "cassettes" / "ga" / "text_turn.jsonl"
@@ -103,6 +106,68 @@ def test_a_mismatch_fails_the_test_at_once(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*time.sleep(30)", "E*CannotOverwriteExistingCassetteException*"])
     assert "ReplayInterrupt" not in out and "CancelledError" not in out
     assert "rtkit/pytest/" not in out and "pytest_plugin.py" not in out
+
+
+# the app's pipeline without its on_pipeline_error handler: pipecat logs a mismatch and waits
+# (for ever: no idle timeout on a text pipeline)
+WITHOUT_HANDLER = '''
+import pytest
+import pipecat_app
+from pipecat.frames.frames import LLMRunFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.openai.realtime.events import (
+    AudioConfiguration, AudioInput, SessionProperties)
+from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
+from pipecat.workers.runner import WorkerRunner
+
+
+@pytest.mark.rtkit(cassette="weather")
+async def test_without_an_error_handler(rt_server):
+    llm = OpenAIRealtimeLLMService(api_key="placeholder", base_url=rt_server.url,
+        settings=OpenAIRealtimeLLMService.Settings(model="gpt-realtime",
+            session_properties=SessionProperties(output_modalities=["text"],
+                audio=AudioConfiguration(input=AudioInput(turn_detection=False)),
+                tools=[pipecat_app.WEATHER_TOOL])))
+    llm.register_function("get_weather", pipecat_app.get_weather)
+    context = LLMContext([{"role": "user", "content": "What's the weather in QUESTION?"}])
+    user, assistant = LLMContextAggregatorPair(context)
+    answers = pipecat_app.Answers()
+    worker = PipelineWorker(Pipeline([user, llm, answers, assistant]))
+    answers.worker = worker
+    await worker.queue_frames([LLMRunFrame()])
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    await runner.run()
+'''
+
+
+def test_a_pipecat_test_without_an_error_handler_fails_at_once(
+        project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/clients.md: pipecat turns the server's mismatch error into a non-fatal ErrorFrame,
+    logs it and waits; the plugin fails the test at once with the report."""
+    pytest.importorskip("pipecat.services.openai.realtime.llm",
+                        reason="pipecat-ai is in the compat extra")
+    project.syspathinsert(EXAMPLES)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with FakeRealtimeAPI(REPLIES) as fake:  # record it as it is, from the fake
+        monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
+        project.makepyfile(test_app=WITHOUT_HANDLER.replace("QUESTION", "Paris"))
+        project.runpytest("--rt-record-mode=once").assert_outcomes(passed=1)
+    assert fake.connections == 1
+
+    monkeypatch.delenv("RTKIT_UPSTREAM_URL")
+    project.makepyfile(test_app=WITHOUT_HANDLER.replace("QUESTION", "Rome"))
+    result = project.runpytest("-s")  # replay
+    result.assert_outcomes(failed=1)
+    outcome, seconds = _calls(result)["test_without_an_error_handler"]
+    assert outcome == "failed" and seconds < 5.0
+    result.stdout.fnmatch_lines([
+        "*CannotOverwriteExistingCassetteException: Replay mismatch*",
+        "*item.content[[]0[]].text: expected \"What's the weather in Paris?\", "
+        "got \"What's the weather in Rome?\"*"])
 
 
 def test_fail_fast_off_lets_the_test_run_on(project: pytest.Pytester) -> None:
