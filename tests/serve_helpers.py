@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from websockets.frames import OP_TEXT, Frame
 
 from rtkit.cassette import CassetteWriter
 from rtkit.transport.websocket import loopback_kwargs
+from tests.rtkit_process import RTKIT
 
-RTKIT = [sys.executable, "-c", "from rtkit.cli import main; main()"]
 QUERY = "model=gpt-realtime"
 
 

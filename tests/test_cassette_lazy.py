@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from rtkit.cassette import Cassette, CassetteWriter, CloseLine, Event, Frame, pa
 from rtkit.cassette import reader as reader_module
 from rtkit.cassette.reader import ServerEventText, ServerRun
 from rtkit.errors import CassetteError
-
-RTKIT = [sys.executable, "-c", "from rtkit.cli import main; main()"]
+from tests.rtkit_process import RTKIT
 
 
 def write_interleaved(path: Path, *, big: int = 0) -> Path:

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,31 +18,18 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rtkit.cassette import Cassette
+from tests import rtkit_process
 from tests.proxy_upstream import TurnUpstream
+from tests.rtkit_process import finish, no_key_env
 
-RTKIT = [sys.executable, "-c", "from rtkit.cli import main; main()"]
 KEY = "sk-test-" + "record-faults-" + "f" * 20  # built at runtime: no key-shaped literal
 
 
 async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    """Start `rtkit record ARGS`; return the process and the URL it prints first ("" when it
-    exited without printing one)."""
-    proc = await asyncio.create_subprocess_exec(
-        *RTKIT, "record", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "OPENAI_API_KEY": KEY})
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    return proc, line.decode().strip()
-
-
-async def finish(proc: asyncio.subprocess.Process, sig: int | None = signal.SIGTERM
-                 ) -> tuple[int, str]:
-    """Signal the process (unless it is ending by itself); its exit status and stderr."""
-    if sig is not None and proc.returncode is None:
-        proc.send_signal(sig)
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
+    """Start `rtkit record ARGS` with a key; return the process and the URL it prints first
+    ("" when it exited without printing one)."""
+    return await rtkit_process.start("record", *args, expect_url=False,
+                                     env=no_key_env(OPENAI_API_KEY=KEY))
 
 
 async def turn(url: str) -> list[str]:

@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,39 +15,10 @@ from cassettes.make_reference import MODELS, text_turn
 from rtkit import RealtimeClient
 from rtkit.cassette import Cassette
 from rtkit.fake import FakeRealtimeAPI
+from tests.rtkit_process import RTKIT, finish, no_key_env, run, start
 
 ROOT = Path(__file__).resolve().parent.parent
-RTKIT = [sys.executable, "-c", "from rtkit.cli import main; main()"]
 KEY = "sk-test-" + "cli-record-serve-000"  # built at runtime: no key-shaped literal
-
-
-async def start(*args: str, env: dict[str, str] | None = None
-                ) -> tuple[asyncio.subprocess.Process, str]:
-    """Start `rtkit ARGS`; return the process and the URL it prints first."""
-    proc = await asyncio.create_subprocess_exec(
-        *RTKIT, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 20)
-    if not line:
-        raise AssertionError((await proc.stderr.read()).decode())
-    return proc, line.decode().strip()
-
-
-async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> tuple[int, str]:
-    """Signal the process and return its exit status and stderr."""
-    if proc.returncode is None:
-        proc.send_signal(sig)
-    _, err = await asyncio.wait_for(proc.communicate(), 20)
-    return proc.returncode if proc.returncode is not None else -1, err.decode()
-
-
-async def run(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *RTKIT, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 20)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
@@ -63,7 +33,7 @@ async def test_serve_replays_and_exits_0_on_sigterm(dialect: str) -> None:
         "The capital of France is Paris.")
     await client.disconnect()
     await asyncio.sleep(0.2)  # the recorded close ends the episode
-    code, err = await stop(server)
+    code, err = await finish(server)
     assert code == 0, err
     opened, closed = err.splitlines()  # the console log: one line per connection event
     assert re.fullmatch(r"rtkit serve: #1 connected from 127\.0\.0\.1:\d+: GET "
@@ -82,7 +52,7 @@ async def test_serve_mismatch_exits_1_and_the_client_gets_an_error_event() -> No
     error = await client.wait_for_next("error", timeout=5)
     assert error["error"]["code"] == "replay_mismatch"
     await client.disconnect()
-    code, err = await stop(server)
+    code, err = await finish(server)
     assert code == 1
     assert "does not match the recorded 'conversation.item.create'" in err
     assert "item.content[0].text: expected 'What is the capital of France?', got 'And Italy?'" \
@@ -120,10 +90,10 @@ async def test_record_proxy_writes_a_complete_cassette_on_sigterm(tmp_path: Path
     out = tmp_path / "proxy.jsonl"
     async with FakeRealtimeAPI({"default": {"text": "Hi there."}}) as upstream:
         proc, url = await start("record", "--listen", "127.0.0.1:0", "-o", str(out),
-                                "--upstream", upstream.url, env={"OPENAI_API_KEY": KEY})
+                                "--upstream", upstream.url, env=no_key_env(OPENAI_API_KEY=KEY))
         assert await talk(url) == "Hi there."
         assert await talk(url) == "Hi there."
-        code, err = await stop(proc)
+        code, err = await finish(proc)
     assert code == 0, err
     assert f"rtkit: wrote {out}: 2 episode(s)" in err
     cassette = Cassette.load(out)
@@ -140,12 +110,12 @@ async def test_record_killed_mid_session_leaves_the_previous_cassette(tmp_path: 
     out.write_bytes(previous)
     async with FakeRealtimeAPI({"default": {"text": "Hi there."}}) as upstream:
         proc, url = await start("record", "--listen", "127.0.0.1:0", "-o", str(out),
-                                "--upstream", upstream.url, env={"OPENAI_API_KEY": KEY})
+                                "--upstream", upstream.url, env=no_key_env(OPENAI_API_KEY=KEY))
         client = RealtimeClient(url=url, api_key="placeholder")
         await client.connect()
         client.send_user_message_content([{"type": "input_text", "text": "Hello?"}])
         await client.wait_for_next_completed_item(timeout=5)
-        code, _ = await stop(proc, signal.SIGKILL)
+        code, _ = await finish(proc, signal.SIGKILL)
         await client.disconnect()
     assert code == -signal.SIGKILL
     assert out.read_bytes() == previous

@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +19,10 @@ from click.testing import CliRunner
 from rtkit.cassette import Cassette
 from rtkit.cli import main
 from rtkit.fake import FakeRealtimeAPI, tone
+from tests.rtkit_process import finish, start
 
 ROOT = Path(__file__).resolve().parent.parent
-RTKIT = [sys.executable, "-c", "from rtkit.cli import main; main()"]
 REPLIES = ROOT / "docs" / "examples" / "replies.yaml"
-NO_KEY = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-
-
-async def start(*args: str, cwd: Path | None = None) -> tuple[asyncio.subprocess.Process, str]:
-    """Start `rtkit ARGS` without OPENAI_API_KEY; return it and the URL it prints first."""
-    proc = await asyncio.create_subprocess_exec(
-        *RTKIT, *args, cwd=cwd, env=NO_KEY,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    if not line:
-        raise AssertionError((await proc.stderr.read()).decode())
-    return proc, line.decode().strip()
-
-
-async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> tuple[int, str]:
-    """Signal the process; return its exit status and stderr."""
-    if proc.returncode is None:
-        proc.send_signal(sig)
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    return proc.returncode if proc.returncode is not None else -1, err.decode()
-
-
-async def run(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *RTKIT, *args, env=NO_KEY, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 # -- rtkit fake --------------------------------------------------------------------------------
@@ -79,7 +47,7 @@ async def test_rtkit_fake_serves_logs_each_connection_and_stops_on_sigterm() -> 
     writer.write_eof()
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
-    code, err = await stop(proc)
+    code, err = await finish(proc)
     assert code == 0, err
     lines = err.splitlines()
     assert lines[0] == ("rtkit fake: #1 GA /v1/realtime?model=gpt-realtime: 0 client / 1 server "
@@ -205,8 +173,8 @@ async def test_the_sdk_records_without_a_key_and_replays_with_the_fake_stopped(
     recorder, url = await start("record", "--listen", "127.0.0.1:0", "--upstream", fake_url,
                                 "-o", str(cassette))
     recorded = await sdk_session(url.removesuffix("/realtime"))
-    assert (await stop(recorder))[0] == 0
-    code, fake_log = await stop(fake)
+    assert (await finish(recorder))[0] == 0
+    code, fake_log = await finish(fake)
     assert code == 0 and "(no key)" in fake_log  # the recorder had no key: it sent none
     assert _said(recorded) == ["You're welcome!", "", "It is sunny in Paris, 21 degrees.",
                                "Hi! How can I help?"]
@@ -216,7 +184,7 @@ async def test_the_sdk_records_without_a_key_and_replays_with_the_fake_stopped(
 
     server, url = await start("serve", str(cassette), "--unplayed", "fail")
     replayed = await sdk_session(url.removesuffix("/realtime"))
-    code, err = await stop(server)
+    code, err = await finish(server)
     assert code == 0, err  # stderr is serve's console log: the connection and its end only
     assert [line.split(": ", 1)[1].split(" ", 1)[0] for line in err.splitlines()] == [
         "#1", "#1"] and "closed by the client (1000)" in err, err

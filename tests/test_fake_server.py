@@ -278,3 +278,22 @@ def test_the_rt_fake_api_fixture(pytester: pytest.Pytester) -> None:
         "dialect, seed)*",
         "*rtkit: *missing.yaml: cannot read the script: No such file or directory*",
     ])
+
+
+async def test_on_frame_sees_every_frame_as_it_crossed_the_socket() -> None:
+    frames: list[tuple[int, str, str | bytes]] = []
+    sent: list[str] = []
+    received: list[str | bytes] = []
+    fake = FakeRealtimeAPI(SCRIPT, on_frame=lambda *f: frames.append(f))
+    async with fake, connect(fake.url) as ws:
+        received.append(await ws.recv())
+        for event in (TEXT_SESSION, {"type": "response.create"}):
+            sent.append(json.dumps(event))
+            await ws.send(sent[-1])
+        await ws.send(b"\x00binary")
+        while not (any('"invalid_event"' in str(f) for f in received)  # the binary's error
+                   and '"rate_limits.updated"' in str(received[-1])):  # the response's end
+            received.append(await ws.recv())
+    assert [f for n, d, f in frames if d == "client"] == [*sent, b"\x00binary"]
+    assert [f for n, d, f in frames if d == "server"] == received
+    assert {n for n, d, f in frames} == {1}

@@ -223,4 +223,8 @@ def test_a_client_event_nested_at_the_edge_of_the_recursion_limit_is_a_mismatch(
         engine.start()
         out = engine.receive(frame)
         assert isinstance(out[0], SendError) and engine.failure is not None
-        assert "response: expected (missing), got" in str(engine.failure)
+        # at the edge, whether the engine's own parse (a few frames deeper) still takes it
+        # depends on the caller's stack: either way a readable mismatch, not a crash
+        report = str(engine.failure)
+        assert "does not match the recorded 'response.create'" in report
+        assert "response: expected (missing), got" in report or "<frame>: expected" in report

@@ -19,7 +19,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from rtkit.transport.websocket import loopback_kwargs
-from tests.serve_helpers import RTKIT, RawClient, Serve, good_session, user_text, write_sessions
+from tests import rtkit_process
+from tests.rtkit_process import RTKIT, no_key_env
+from tests.serve_helpers import RawClient, Serve, good_session, user_text, write_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_TURN = ROOT / "cassettes" / "ga" / "text_turn.jsonl"
@@ -31,14 +33,10 @@ def recorded_client_events(path: Path) -> list[dict[str, Any]]:
 
 
 async def start(*args: str, cwd: Path | None = None) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *RTKIT, "serve", *args, "--listen", "127.0.0.1:0", cwd=cwd,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None
-    url = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
-    assert url.startswith("ws://"), url
-    return proc, url
+    """`rtkit serve ARGS` on a free port, with the tests' matchers importable."""
+    return await rtkit_process.start(
+        "serve", *args, "--listen", "127.0.0.1:0", cwd=cwd,
+        env=no_key_env(PYTHONPATH=os.pathsep.join([str(ROOT), *sys.path])))
 
 
 async def replay_with(url: str, change: Any = None) -> tuple[list[dict[str, Any]], Any]:

@@ -70,7 +70,9 @@ class FakeRealtimeAPI:
     without, any key (or none) is accepted. `dialect` overrides the script's (`auto` follows
     the client). `with FakeRealtimeAPI(...)` runs it on a background thread instead, for
     synchronous code. `on_connection` gets a `ConnectionRecord` as each connection ends;
-    `on_problem` a line for a connection that failed before it started (default: the
+    `on_frame(number, direction, frame)` sees every frame as it crossed the socket (the
+    connection's number as in its record, "client" or "server", text as `str`); `on_problem`
+    a line for a connection that failed before it started (default: the
     `rtkit.fake` logger, one warning without a traceback).
     """
 
@@ -84,6 +86,7 @@ class FakeRealtimeAPI:
         dialect: Literal["auto", "ga", "beta"] | None = None,
         seed: str | None = None,
         on_connection: Callable[[ConnectionRecord], None] | None = None,
+        on_frame: Callable[[int, str, str | bytes], None] | None = None,
         on_problem: Callable[[str], None] | None = None,
     ) -> None:
         self.script: FakeScript = load_script(script)
@@ -93,6 +96,7 @@ class FakeRealtimeAPI:
         self.dialect = dialect or self.script.dialect
         self.seed = seed if seed is not None else self.script.seed
         self.on_connection = on_connection
+        self.on_frame = on_frame
         self.on_problem = on_problem or _log.warning
         self.connections = 0
         self.records: list[ConnectionRecord] = []
@@ -179,7 +183,7 @@ class FakeRealtimeAPI:
         record = ConnectionRecord(self.connections, request.path, handshake.dialect,
                                   handshake.model, ws.subprotocol, handshake.key_presented)
         try:
-            await self._serve(ws, conn)
+            await self._serve(ws, conn, self.connections)
         finally:
             record.client_events, record.server_events = conn.client_events, conn.server_events
             record.errors = conn.errors
@@ -192,11 +196,20 @@ class FakeRealtimeAPI:
             if self.on_connection is not None:
                 self.on_connection(record)
 
-    async def _serve(self, ws: ServerConnection, conn: FakeConnection) -> None:
+    async def _serve(self, ws: ServerConnection, conn: FakeConnection, number: int) -> None:
         loop = asyncio.get_running_loop()
+        tap = self.on_frame
+
+        async def send(events: list[dict[str, Any]]) -> None:
+            for event in events:
+                text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+                if tap is not None:
+                    tap(number, "server", text)
+                await ws.send(text)
+
         receiving: asyncio.Future[Any] | None = None
         try:
-            await _send(ws, conn.start(loop.time()))
+            await send(conn.start(loop.time()))
             if conn.close_request is not None:
                 await ws.close(*conn.close_request)
                 return
@@ -208,8 +221,10 @@ class FakeRealtimeAPI:
                 done, _ = await asyncio.wait({receiving}, timeout=timeout)
                 if receiving in done:
                     message, receiving = receiving.result(), None
-                    await _send(ws, conn.receive(message, loop.time()))
-                await _send(ws, conn.advance(loop.time()))
+                    if tap is not None:
+                        tap(number, "client", message)
+                    await send(conn.receive(message, loop.time()))
+                await send(conn.advance(loop.time()))
         except ConnectionClosed:
             pass
         finally:
@@ -243,7 +258,3 @@ def _select(connection: ServerConnection, subprotocols: Sequence[Subprotocol]
 def _offered(headers: Iterable[str]) -> list[str]:
     return [p.strip() for header in headers for p in header.split(",") if p.strip()]
 
-
-async def _send(ws: ServerConnection, events: list[dict[str, Any]]) -> None:
-    for event in events:
-        await ws.send(json.dumps(event, separators=(",", ":"), ensure_ascii=False))

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from rtkit.cassette import Cassette, Event
+from tests.rtkit_process import RTKIT
 from tests.soak.clients import CLIENTS, Session, session_name
 from tests.soak.upstream import TappedFake
 
 __all__ = ["Row", "busy_cores", "check_recorded", "check_replayed", "run_matrix"]
 
-RTKIT = [sys.executable, "-c", "from rtkit.cli import main; main()"]
 KEY = "sk-test-" + "soak-matrix-" + "k" * 20  # built at runtime: no key-shaped literal
 
 
