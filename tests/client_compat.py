@@ -17,9 +17,7 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,12 +30,12 @@ import pytest
 from rtkit.cassette import Cassette
 from rtkit.fake import FakeRealtimeAPI
 from rtkit.server.proxy import RecordingProxy
+from tests import rtkit_process
+from tests.rtkit_process import start
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples" / "clients"
 REPLIES = ROOT / "docs" / "examples" / "replies.yaml"
-RTKIT = [sys.executable, "-c", "from rtkit.cli import main; main()"]
-NO_KEY = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
 QUESTIONS = ["Hello!", "What's the weather in Paris?"]
 CHANGED = ["Hello!", "What's the weather in Rome?"]
 # the line of the mismatch report that names the changed text
@@ -111,27 +109,10 @@ def node_client(script: Path, js_dir: Path, *node_args: str,
     return converse
 
 
-async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    """Start `rtkit ARGS` (no OPENAI_API_KEY); return it and the URL it prints first."""
-    proc = await asyncio.create_subprocess_exec(
-        *RTKIT, *args, env=NO_KEY,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    if not line:
-        raise AssertionError(f"rtkit {args[0]} printed no URL: {(await proc.stderr.read())!r}")
-    return proc, line.decode().strip()
-
-
 async def finish(proc: asyncio.subprocess.Process) -> tuple[int, str]:
     """Wait for a command run with --max-connections 1 to exit (SIGTERM after 20 s); return
     its exit status and stderr."""
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
-    except asyncio.TimeoutError:
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
-    return (proc.returncode if proc.returncode is not None else -1), err.decode()
+    return await rtkit_process.finish(proc, grace=20.0, timeout=20.0)
 
 
 @dataclass
