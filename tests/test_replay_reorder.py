@@ -12,19 +12,7 @@ from typing import Any
 
 from rtkit.cassette import CloseLine, Event
 from rtkit.replay.engine import ReplayEngine, SendFrame
-
-
-def ev(direction: str, t: float, event: dict[str, Any]) -> Event:
-    raw = json.dumps(event, separators=(",", ":"))
-    return Event(conn=0, dir=direction, t=t, raw=raw, event=event)  # type: ignore[arg-type]
-
-
-def c(t: float, **event: Any) -> Event:
-    return ev("client", t, event)
-
-
-def s(t: float, **event: Any) -> Event:
-    return ev("server", t, event)
+from tests.test_replay_core import c, s
 
 
 def sent(outputs: list[Any]) -> list[dict[str, Any]]:
