@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rtkit.cassette import Cassette, Event
+from rtkit.replay.matching import rewrite_ids
 from tests.rtkit_process import RTKIT
 from tests.soak.clients import CLIENTS, Session, session_name
 from tests.soak.upstream import TappedFake
@@ -173,16 +174,6 @@ def _bind(recorded: Any, actual: Any, ids: dict[str, str], event_ids: dict[str, 
             _bind(r, a, ids, event_ids)
 
 
-def _rebind(value: Any, ids: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return ids.get(value, value)
-    if isinstance(value, dict):
-        return {k: _rebind(v, ids) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rebind(v, ids) for v in value]
-    return value
-
-
 def check_replayed(replay: Session, events: list[Event]) -> tuple[str | None, int]:
     """Why replayed session did not hold (or None), and how many server frames had ids
     rebound (the others must be the recorded bytes)."""
@@ -199,7 +190,7 @@ def check_replayed(replay: Session, events: list[Event]) -> tuple[str | None, in
     for recorded, actual in zip(recorded_client, sent, strict=True):
         _bind(recorded, actual, ids, event_ids)
     for k, (recorded, actual) in enumerate(zip(recorded_client, sent, strict=True)):
-        if _rebind(recorded, {**ids, **event_ids}) != actual:
+        if rewrite_ids(recorded, {**ids, **event_ids}) != actual:
             return f"{replay.name} (replayed): client event {k} differs beyond its ids", 0
     if len(replay.received) != len(recorded_server):
         return _first_difference(f"{replay.name} (replayed): server frames", recorded_server,
@@ -208,7 +199,7 @@ def check_replayed(replay: Session, events: list[Event]) -> tuple[str | None, in
     for k, (recorded, got) in enumerate(zip(recorded_server, replay.received, strict=True)):
         if recorded == got:
             continue
-        expected = _rebind(json.loads(recorded), ids)
+        expected = rewrite_ids(json.loads(recorded), ids)
         if expected.get("type") == "error" and isinstance(expected.get("error"), dict):
             eid = expected["error"].get("event_id")
             expected["error"]["event_id"] = event_ids.get(eid, eid)
