@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import struct
 import sys
 import wave
 from typing import TypeAlias
@@ -27,6 +28,7 @@ __all__ = [
     "ms_to_samples",
     "read_wav",
     "samples_to_ms",
+    "wav_header",
     "write_wav",
 ]
 
@@ -127,6 +129,14 @@ def write_wav(path: PathLike, samples: SamplesLike, rate: int = SAMPLE_RATE) -> 
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(np.ascontiguousarray(arr, dtype=_LE_INT16).tobytes())
+
+
+def wav_header(n_samples: int, rate: int = SAMPLE_RATE) -> bytes:
+    """The 44-byte header of a mono PCM16 WAV file holding `n_samples` samples (what
+    :func:`write_wav` writes before the samples), for writing one in pieces."""
+    data = n_samples * 2
+    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1,
+                       rate, rate * 2, 2, 16, b"data", data)
 
 
 def read_wav(path: PathLike) -> tuple[np.ndarray, int]:

@@ -19,6 +19,7 @@ from rtkit.audio import (
     ms_to_samples,
     read_wav,
     samples_to_ms,
+    wav_header,
     write_wav,
 )
 
@@ -84,6 +85,16 @@ def test_wav_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(y, x)
     write_wav(str(p), x, rate=8000)
     assert read_wav(str(p))[1] == 8000
+
+
+def test_wav_header_is_the_header_write_wav_writes(tmp_path: Path) -> None:
+    x = (np.arange(2401) % 50 - 25).astype(np.int16)
+    for rate in (SAMPLE_RATE, 8000):
+        p = tmp_path / f"{rate}.wav"
+        write_wav(p, x, rate=rate)
+        data = p.read_bytes()
+        assert data[:44] == wav_header(len(x), rate)
+        assert data[44:] == x.astype("<i2").tobytes()
 
 
 def test_read_wav_rejects_other_formats(tmp_path: Path) -> None:

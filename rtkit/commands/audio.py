@@ -4,83 +4,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import wave
-from collections import OrderedDict
 from pathlib import Path
-from typing import BinaryIO
 
 import click
-import numpy as np
 
 from rtkit.audio import SAMPLE_RATE
+from rtkit.cassette.audio_spool import AudioSpool, copy_wav
 from rtkit.cassette.summary import read_summaries
 from rtkit.commands._common import fail, read_cassette
 
 __all__ = ["command"]
-
-_OPEN_FILES = 16  # spool files kept open at once
-_COPY = 1 << 20
-
-
-class _Spool:
-    """An `AudioSink` that keeps each item's samples in a file of its own (raw PCM16) in a
-    temporary directory, so memory does not grow with the audio."""
-
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.limits: dict[tuple[int, str], int] = {}  # truncations, in samples
-        self._open: OrderedDict[tuple[int, str], BinaryIO] = OrderedDict()
-        self._names: dict[tuple[int, str], Path] = {}
-
-    def path(self, conn: int, item_id: str) -> Path | None:
-        return self._names.get((conn, item_id))
-
-    def _file(self, key: tuple[int, str], mode: str) -> BinaryIO:
-        f = self._open.pop(key, None)
-        if f is not None and mode == "wb":
-            f.close()
-            f = None
-        if f is None:
-            name = self._names.setdefault(key, self.dir / f"{len(self._names)}.pcm")
-            f = open(name, mode)  # noqa: SIM115 - closed when evicted or at close()
-            if len(self._open) >= _OPEN_FILES:
-                self._open.popitem(last=False)[1].close()
-        self._open[key] = f
-        return f
-
-    def output(self, conn: int, item_id: str, samples: np.ndarray) -> None:
-        self._file((conn, item_id), "ab").write(samples.astype("<i2", copy=False).tobytes())
-
-    def truncate(self, conn: int, item_id: str, n_samples: int) -> None:
-        key = (conn, item_id)
-        self.limits[key] = min(self.limits.get(key, n_samples), n_samples)
-
-    def input(self, conn: int, item_id: str, samples: np.ndarray) -> None:
-        self._file((conn, item_id), "wb").write(samples.astype("<i2", copy=False).tobytes())
-
-    def close(self) -> None:
-        for f in self._open.values():
-            f.close()
-        self._open.clear()
-
-
-def _write_wav(path: Path, spool: Path, n_samples: int | None) -> int:
-    """Copy the spooled samples (at most `n_samples`) into a WAV file; returns how many."""
-    remaining = spool.stat().st_size // 2 if n_samples is None else n_samples
-    written = 0
-    with open(spool, "rb") as src, wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        while remaining > 0:
-            data = src.read(min(_COPY, remaining * 2))
-            if len(data) < 2:
-                break
-            data = data[: len(data) // 2 * 2]
-            w.writeframes(data)
-            written += len(data) // 2
-            remaining -= len(data) // 2
-    return written
 
 
 @click.command("audio")
@@ -109,7 +42,7 @@ def command(cassette: Path, out_dir: Path) -> None:
     except OSError as exc:
         fail(f"{out_dir}: {exc.strerror or exc}")
     try:
-        spool = _Spool(work)
+        spool = AudioSpool(work)
         try:
             _, summaries = read_cassette(cassette, lambda p: read_summaries(p, audio=spool))
         finally:
@@ -123,7 +56,7 @@ def command(cassette: Path, out_dir: Path) -> None:
                 side = "output" if item.role == "assistant" else "input"
                 path = out_dir / f"ep{s.conn}-{position:02d}-{item.id}-{side}.wav"
                 try:
-                    n = _write_wav(path, source, spool.limits.get((s.conn, item.id)))
+                    n = copy_wav(path, source, spool.limits.get((s.conn, item.id)))
                 except OSError as exc:
                     fail(f"{path}: {exc.strerror or exc}")
                 said = item.transcript or item.text
