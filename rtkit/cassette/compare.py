@@ -13,7 +13,7 @@ from typing import Any
 
 from rtkit.cassette.summary import EpisodeSummary, ItemSummary
 
-__all__ = ["compare_episodes", "compare_summaries"]
+__all__ = ["align_items", "compare_episodes", "compare_summaries", "item_changes"]
 
 _NOISY = (".delta",)  # delta counts change with chunking, not with what was said
 
@@ -33,30 +33,49 @@ def _item_line(item: ItemSummary) -> str:
     return f"{sig['who']} {sig['type']}" + (f": {rest}" if rest else "")
 
 
-def _changed(a: ItemSummary, b: ItemSummary) -> list[str]:
+def item_changes(a: ItemSummary, b: ItemSummary) -> dict[str, tuple[Any, Any]]:
+    """The compared fields that differ between two items: field -> (A's value, B's), a value
+    that is absent being None."""
     sa, sb = a.signature(), b.signature()
-    out = []
-    for key in dict.fromkeys([*sa, *sb]):
-        if sa.get(key) != sb.get(key):
-            before, after = _show(sa.get(key, "(none)")), _show(sb.get(key, "(none)"))
-            out.append(f"    {key}: {before} -> {after}")
-    return out
+    return {key: (sa.get(key), sb.get(key)) for key in dict.fromkeys([*sa, *sb])
+            if sa.get(key) != sb.get(key)}
+
+
+def _changed(a: ItemSummary, b: ItemSummary) -> list[str]:
+    return [f"    {key}: {_show('(none)' if x is None else x)} -> "
+            f"{_show('(none)' if y is None else y)}" for key, (x, y) in item_changes(a, b).items()]
+
+
+def align_items(a: list[ItemSummary], b: list[ItemSummary]
+                ) -> list[tuple[str, int | None, int | None]]:
+    """The two item lists side by side, in order: `("equal", i, j)`, `("changed", i, j)` (the
+    same place, different content), `("removed", i, None)`, `("added", None, j)`; `i` / `j`
+    index `a` / `b`."""
+    rows: list[tuple[str, int | None, int | None]] = []
+    ka, kb = [_key(i) for i in a], [_key(i) for i in b]
+    matcher = difflib.SequenceMatcher(a=ka, b=kb, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            rows += [("equal", i1 + k, j1 + k) for k in range(i2 - i1)]
+            continue
+        paired = min(i2 - i1, j2 - j1) if op == "replace" else 0
+        rows += [("changed", i1 + k, j1 + k) for k in range(paired)]
+        rows += [("removed", i, None) for i in range(i1 + paired, i2)]
+        rows += [("added", None, j) for j in range(j1 + paired, j2)]
+    return rows
 
 
 def compare_episodes(a: EpisodeSummary, b: EpisodeSummary) -> list[str]:
     """What changed from episode `a` to episode `b` (empty when nothing did)."""
     lines: list[str] = []
-    ka, kb = [_key(i) for i in a.items], [_key(i) for i in b.items]
-    matcher = difflib.SequenceMatcher(a=ka, b=kb, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            continue
-        paired = min(i2 - i1, j2 - j1) if op == "replace" else 0
-        for k in range(paired):
-            lines.append(f"  ~ item {i1 + k + 1}: {_item_line(a.items[i1 + k])}")
-            lines += _changed(a.items[i1 + k], b.items[j1 + k])
-        lines += [f"  - item {i + 1}: {_item_line(a.items[i])}" for i in range(i1 + paired, i2)]
-        lines += [f"  + item {j + 1}: {_item_line(b.items[j])}" for j in range(j1 + paired, j2)]
+    for op, i, j in align_items(a.items, b.items):
+        if op == "changed" and i is not None and j is not None:
+            lines.append(f"  ~ item {i + 1}: {_item_line(a.items[i])}")
+            lines += _changed(a.items[i], b.items[j])
+        elif op == "removed" and i is not None:
+            lines.append(f"  - item {i + 1}: {_item_line(a.items[i])}")
+        elif op == "added" and j is not None:
+            lines.append(f"  + item {j + 1}: {_item_line(b.items[j])}")
     ra = [(r["status"], r["reason"]) for r in a.responses]
     rb = [(r["status"], r["reason"]) for r in b.responses]
     if ra != rb:

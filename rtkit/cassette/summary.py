@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +34,7 @@ from rtkit.protocol.events import canonical_server_type, server_event_dialect
 __all__ = [
     "AudioSink",
     "EpisodeBuilder",
+    "EpisodeLines",
     "EpisodeSummary",
     "ItemSummary",
     "Moment",
@@ -143,6 +144,23 @@ class AudioSink(Protocol):
 
     def input(self, conn: int, item_id: str, samples: np.ndarray) -> None:
         """The whole input audio of a (user) item (replaces any earlier)."""
+
+
+class EpisodeLines(Protocol):
+    """What `read_summaries` feeds an episode's lines to (`EpisodeBuilder`, or a wrapper of
+    one that also looks at every line, such as `rtkit view`'s)."""
+
+    def event(self, direction: str, t: float, event: dict[str, Any]) -> None:
+        """One JSON event."""
+
+    def frame(self, direction: str, t: float) -> None:
+        """A frame that is not a JSON object."""
+
+    def close(self, line: CloseLine) -> None:
+        """The close line."""
+
+    def finish(self) -> EpisodeSummary:
+        """The episode's summary (after its last line)."""
 
 
 def _ms(samples: int) -> float:
@@ -445,13 +463,17 @@ def summarize_episode(episode: Episode, lines: Iterable[Event | Frame | CloseLin
 _FINISHED: Any = object()  # a closed episode's place in `builders`
 
 
-def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = None
+def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = None,
+                   builder: Callable[[Connect, AudioSink | None], EpisodeLines] = EpisodeBuilder,
                    ) -> tuple[Header, list[EpisodeSummary]]:
     """The header and a summary of each episode (by conn) of the cassette at `path`, in one
-    streaming pass that refuses what `Cassette.load` refuses, with the same message."""
+    streaming pass that refuses what `Cassette.load` refuses, with the same message.
+
+    `builder(connect, audio)` makes what each episode's lines go to (default: an
+    `EpisodeBuilder`)."""
     path = Path(path)
     header: Header | None = None
-    builders: dict[int, EpisodeBuilder] = {}
+    builders: dict[int, EpisodeLines] = {}
     done: dict[int, EpisodeSummary] = {}
     closed: set[int] = set()
     last_t: dict[int, float] = {}
@@ -499,14 +521,14 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
                         raise line_error(path, lineno, "the first line must be the header")
                     if line.conn in builders:
                         raise line_error(path, lineno, f"conn {line.conn} is connected twice")
-                    builders[line.conn] = EpisodeBuilder(line, audio)
+                    builders[line.conn] = builder(line, audio)
                     last_t[line.conn] = 0.0
                     continue
                 conn, t = line.conn, line.t
             if header is None:
                 raise line_error(path, lineno, "the first line must be the header")
-            builder = builders.get(conn)
-            if builder is None:
+            lines = builders.get(conn)
+            if lines is None:
                 raise line_error(path, lineno, f"conn {conn} has no connect line before it")
             if conn in closed:
                 raise line_error(path, lineno, f"conn {conn} continues after its close line")
@@ -515,21 +537,21 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
                                  f"({t} ms after {last_t[conn]} ms)")
             last_t[conn] = t
             if line is None:
-                builder.event(direction, t, event)
+                lines.event(direction, t, event)
             elif isinstance(line, Event):
-                builder.event(line.dir, t, line.event)
+                lines.event(line.dir, t, line.event)
             elif isinstance(line, Frame):
-                builder.frame(line.dir, t)
+                lines.frame(line.dir, t)
             elif isinstance(line, CloseLine):
                 closed.add(conn)
-                builder.close(line)
-                done[conn] = builder.finish()  # its conversation (and input audio) can go
+                lines.close(line)
+                done[conn] = lines.finish()  # its conversation (and input audio) can go
                 builders[conn] = _FINISHED
     if header is None:
         raise CassetteError(f"{path}: {NO_HEADER}")
-    for conn, builder in builders.items():
-        if builder is not _FINISHED:
-            done[conn] = builder.finish()
+    for conn, lines in builders.items():
+        if lines is not _FINISHED:
+            done[conn] = lines.finish()
     return header, [done[conn] for conn in sorted(done)]
 
 
