@@ -21,6 +21,7 @@ __all__ = [
     "FAST_BASE64",
     "SAMPLE_RATE",
     "AudioBuffer",
+    "base64_sample_count",
     "base64_to_int16",
     "float32_to_int16",
     "int16_to_base64",
@@ -75,6 +76,14 @@ def base64_to_int16(b64: str | bytes, *, copy: bool = True) -> np.ndarray:
     raw = _b64decode(b64)
     arr = np.frombuffer(raw, dtype=_LE_INT16, count=len(raw) // 2)
     return arr.astype(np.int16) if copy else arr
+
+
+def base64_sample_count(b64: str) -> int:
+    """How many samples base64 PCM16 holds, from its length alone (never decoded: exact for
+    padded and unpadded base64, an estimate for a damaged string)."""
+    n = len(b64)
+    pad = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
+    return (n * 3 // 4 - pad) // 2
 
 
 def _as_int16(samples: SamplesLike) -> np.ndarray:

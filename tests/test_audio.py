@@ -12,6 +12,7 @@ import pytest
 from rtkit.audio import (
     SAMPLE_RATE,
     AudioBuffer,
+    base64_sample_count,
     base64_to_int16,
     float32_to_int16,
     int16_to_base64,
@@ -74,6 +75,13 @@ def test_int16_to_float32_range() -> None:
     y = int16_to_float32(np.array([-32768, 0, 16384], dtype=np.int16))
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, [-1.0, 0.0, 0.5])
+
+
+def test_base64_sample_count_is_the_decoded_length() -> None:
+    for n in (0, 1, 2, 3, 2400, 2401):
+        b64 = int16_to_base64(np.arange(n, dtype=np.int16))
+        assert base64_sample_count(b64) == n == len(base64_to_int16(b64))
+        assert base64_sample_count(b64.rstrip("=")) == n  # unpadded: decoded to count
 
 
 def test_wav_round_trip(tmp_path: Path) -> None:

@@ -194,3 +194,21 @@ def test_one_error_style_for_a_missing_file_or_a_directory(tmp_path: Path,
         assert code == 2, out
         assert out.startswith(f"rtkit: error: {target}"), out
         assert why in out or "not a recording's temporary file" in out, out
+
+
+def test_audio_that_is_not_base64_is_named_by_its_line(tmp_path: Path) -> None:
+    """A tool that decodes audio names the line of a delta that is not base64 (it was a
+    traceback from the base64 decoder)."""
+    source = ROOT / "cassettes" / "ga" / "audio_turn.jsonl"
+    lines = source.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if '"response.output_audio.delta"' in line)
+    obj = json.loads(lines[at])
+    obj["event"]["delta"] = "abc!"
+    lines[at] = json.dumps(obj)
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    for args in (["audio", str(path), "-o", str(tmp_path / "wav")],):
+        code, out = run(*args)
+        assert (code, out) == (2, f"rtkit: error: {path}:{at + 1}: the event's audio is not "
+                                  "valid base64\n"), args
+    assert run("inspect", str(path))[0] == 0  # inspect only counts: the length is enough

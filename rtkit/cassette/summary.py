@@ -13,6 +13,7 @@ Sans-I/O below `read_summaries`: `EpisodeBuilder` takes an episode's events as p
 
 from __future__ import annotations
 
+import binascii
 import json
 import os
 from collections import Counter
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rtkit.audio import SAMPLE_RATE, base64_to_int16, ms_to_samples
+from rtkit.audio import SAMPLE_RATE, base64_sample_count, base64_to_int16, ms_to_samples
 from rtkit.cassette.model import CloseLine, Connect, Event, Frame, Header
 from rtkit.cassette.position import NO_HEADER, line_error, utf8_error
 from rtkit.cassette.reader import Cassette, Episode, parse_line
@@ -167,15 +168,6 @@ def _ms(samples: int) -> float:
     return round(samples * 1000 / SAMPLE_RATE, 1)
 
 
-def _n_samples(b64: str) -> int:
-    """Samples in base64 PCM16, from its length (decoded only when the length is unusual)."""
-    n = len(b64)
-    if n % 4:
-        return len(base64_to_int16(b64, copy=False))
-    pad = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
-    return (n // 4 * 3 - pad) // 2
-
-
 def _parse(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -302,7 +294,7 @@ class EpisodeBuilder:
             if self.audio is not None:
                 samples = base64_to_int16(b64)
             else:  # only lengths matter: silence of the right length, never decoded
-                n = _n_samples(b64)
+                n = base64_sample_count(b64)
                 samples = _SILENCE[:n] if n <= len(_SILENCE) else np.zeros(n, dtype=np.int16)
             self.conv.append_input_audio(samples)
             self.s.input_audio_ms += _ms(len(samples))
@@ -369,7 +361,7 @@ class EpisodeBuilder:
     def _output_audio(self, item_id: str, delta: str) -> int:
         """How many samples an output audio delta holds (given to the sink, if any)."""
         if self.audio is None:
-            return _n_samples(delta)
+            return base64_sample_count(delta)
         samples = base64_to_int16(delta)
         self.audio.output(self.s.conn, item_id, samples)
         return len(samples)
@@ -536,17 +528,20 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
                 raise line_error(path, lineno, f"time goes backwards in conn {conn} "
                                  f"({t} ms after {last_t[conn]} ms)")
             last_t[conn] = t
-            if line is None:
-                lines.event(direction, t, event)
-            elif isinstance(line, Event):
-                lines.event(line.dir, t, line.event)
-            elif isinstance(line, Frame):
-                lines.frame(line.dir, t)
-            elif isinstance(line, CloseLine):
-                closed.add(conn)
-                lines.close(line)
-                done[conn] = lines.finish()  # its conversation (and input audio) can go
-                builders[conn] = _FINISHED
+            try:
+                if line is None:
+                    lines.event(direction, t, event)
+                elif isinstance(line, Event):
+                    lines.event(line.dir, t, line.event)
+                elif isinstance(line, Frame):
+                    lines.frame(line.dir, t)
+                elif isinstance(line, CloseLine):
+                    closed.add(conn)
+                    lines.close(line)
+                    done[conn] = lines.finish()  # its conversation (and input audio) can go
+                    builders[conn] = _FINISHED
+            except binascii.Error:  # audio decoded for an AudioSink
+                raise line_error(path, lineno, "the event's audio is not valid base64") from None
     if header is None:
         raise CassetteError(f"{path}: {NO_HEADER}")
     for conn, lines in builders.items():
