@@ -21,6 +21,7 @@ COMMANDS = {
     "audio": "audio",
     "recover": "recover",
     "fake": "fake",
+    "view": "view",
 }
 
 

@@ -133,6 +133,15 @@ class EpisodeSummary:
         """A JSON-ready dict."""
         return asdict(self)
 
+    def ending(self) -> str:
+        """How the episode ended: "closed 1000 by client", "dropped (...)", "not closed"."""
+        close = self.close
+        if not close:
+            return "not closed"
+        if close.get("code"):
+            return f"closed {close.get('code')} by {close.get('by')}"
+        return f"dropped ({close.get('reason') or 'no close frame'})"
+
 
 class AudioSink(Protocol):
     """Receives an episode's audio as `read_summaries` meets it (ids are item ids)."""

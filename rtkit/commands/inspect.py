@@ -11,7 +11,7 @@ import click
 from rtkit.cassette.summary import EpisodeSummary, ItemSummary, read_summaries
 from rtkit.commands._common import fail, read_cassette
 
-__all__ = ["command", "render"]
+__all__ = ["command", "describe_item", "render"]
 
 _WIDTH = 140
 
@@ -52,10 +52,7 @@ def render(path: Path, summaries: list[EpisodeSummary], header: Any) -> str:
         lines.append(f"incomplete: recovered by rtkit recover from {recovered.get('from')} "
                      "(the recording was killed)")
     for s in summaries:
-        close = s.close or {}
-        closed = (f"closed {close.get('code')} by {close.get('by')}" if close.get("code")
-                  else f"dropped ({close.get('reason') or 'no close frame'})" if close
-                  else "not closed")
+        closed = s.ending()
         query = f"?{s.query}" if s.query else ""
         lines += ["", f"episode {s.conn}  {s.path}{query}  {s.duration_ms / 1000:.2f} s  "
                       f"({s.n_client} client / {s.n_server} server events)  {closed}"]
