@@ -54,7 +54,7 @@ async def test_rtkit_fake_serves_logs_each_connection_and_stops_on_sigterm() -> 
                         "events, 0 error event(s), closed 1000")
     assert lines[1] == ("rtkit fake: #2 GA /v1/realtime (no key): refused (invalid_api_key), "
                         "closed 3000 invalid_request_error.invalid_api_key")
-    assert lines[2].startswith("rtkit fake: opening handshake failed: ")
+    assert re.match(r"rtkit fake: 127\.0\.0\.1:\d+: the opening handshake failed: ", lines[2])
     assert "a TLS (wss://) client on the fake's plain ws:// port?" in lines[2]
     assert len(lines) == 3 and "Traceback" not in err
 
