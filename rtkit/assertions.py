@@ -26,6 +26,7 @@ import json
 import os
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,17 +52,26 @@ _MAX_EVENT_GROUPS = 40
 
 
 class ConversationAssertionError(AssertionError):
-    """An expectation about the conversation did not hold; the message shows the conversation."""
+    """An expectation about the conversation did not hold; the message shows the conversation.
+
+    `event` is the event the failed check stopped at (None for checks on items, or past the
+    last event), `source` its direction ("server" or "client").
+    """
+
+    event: RecordedEvent | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
 class RecordedEvent:
     """One event seen on the connection: `source` is "server" or "client"; `conn` the
-    connection (episode) it belongs to, when known."""
+    connection (episode) it belongs to and `t` when it was seen (ms from the connection's
+    first frame, or its recorded time), when known."""
 
     source: str
     event: Mapping[str, Any]
     conn: int | None = None
+    t: float | None = None
 
     @property
     def type(self) -> str:
@@ -75,20 +85,21 @@ class RecordedEvent:
 class EventLog:
     """Frames a server saw live (a replay server or a recording proxy), in arrival order.
 
-    `add(conn, direction, frame)` is the servers' `on_frame` hook: it only stores the frame,
-    on the server's thread; frames are parsed when `events()` is read. Frames that are not
-    JSON objects (binary, invalid JSON) are left out of `events()`.
+    `add(conn, direction, frame)` is the servers' `on_frame` hook: it only stores the frame
+    and when it came, on the server's thread; frames are parsed when `events()` is read.
+    Frames that are not JSON objects (binary, invalid JSON) are left out of `events()`.
     """
 
     def __init__(self) -> None:
-        self._raw: list[tuple[int, str, str | bytes]] = []
+        self._raw: list[tuple[int, str, str | bytes, float]] = []
         self._events: list[RecordedEvent] = []
         self._parsed = 0
+        self._start: dict[int, float] = {}  # conn -> when its first frame came
         self._lock = threading.Lock()
 
     def add(self, conn: int, direction: str, frame: str | bytes) -> None:
         """Record one frame (`direction`: "client" or "server")."""
-        self._raw.append((conn, direction, frame))
+        self._raw.append((conn, direction, frame, time.monotonic()))
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -97,7 +108,8 @@ class EventLog:
         """The JSON events so far, both directions (a new list each call)."""
         with self._lock:
             end = len(self._raw)
-            for conn, direction, frame in self._raw[self._parsed:end]:
+            for conn, direction, frame, when in self._raw[self._parsed:end]:
+                start = self._start.setdefault(conn, when)
                 if isinstance(frame, bytes):
                     continue
                 try:
@@ -105,7 +117,8 @@ class EventLog:
                 except (ValueError, RecursionError):
                     continue
                 if isinstance(event, dict):
-                    self._events.append(RecordedEvent(direction, event, conn))
+                    self._events.append(RecordedEvent(direction, event, conn,
+                                                      round((when - start) * 1000, 3)))
             self._parsed = end
             return list(self._events)
 
@@ -172,8 +185,9 @@ def _to_recorded(obj: Any, default_source: str = "server") -> RecordedEvent:
     event = getattr(obj, "event", None)  # a cassette Event line: .dir, .event
     if isinstance(event, Mapping):
         src = getattr(obj, "dir", None) or getattr(obj, "source", None) or default_source
-        conn = getattr(obj, "conn", None)
-        return RecordedEvent(str(src), event, conn if isinstance(conn, int) else None)
+        conn, t = getattr(obj, "conn", None), getattr(obj, "t", None)
+        return RecordedEvent(str(src), event, conn if isinstance(conn, int) else None,
+                             float(t) if isinstance(t, (int, float)) else None)
     raise TypeError(f"cannot read an event from {type(obj).__name__}")
 
 
@@ -415,24 +429,42 @@ def _clip(text: str, width: int = _TEXT_WIDTH) -> str:
 
 
 def _render_event_groups(events: Sequence[RecordedEvent], marker: int | None) -> list[str]:
-    """Consecutive events of one type collapse to `type xN`; errors show code and message."""
-    groups: list[tuple[int, str, int]] = []  # (first index, label, count)
+    """One line per group: the deltas of one response (or item) are one line where the
+    first one is, whatever comes between them (`resp_1 deltas: response.output_audio.delta
+    x12, ...`); other consecutive events of one type collapse to `type xN`; errors show code
+    and message. The marker (`→`) is on the group holding event `marker`."""
+    groups: list[list[Any]] = []  # [first index, label, count, types of deltas, marked]
+    deltas: dict[str, list[Any]] = {}
     for i, ev in enumerate(events):
+        marked = marker is not None and i == marker
+        if ev.type.endswith(".delta"):
+            key = ev.event.get("response_id") or ev.event.get("item_id")
+            key = key if isinstance(key, str) else ev.type
+            group = deltas.get(key)
+            if group is None:
+                group = deltas[key] = [i, f"{key} deltas", 0, {}, False]
+                groups.append(group)
+            group[2] += 1
+            group[3][ev.type] = group[3].get(ev.type, 0) + 1
+            group[4] = group[4] or marked
+            continue
         label = ev.type or "?"
         if ev.type == "error":
             err = ev.event.get("error") or {}
             code = err.get("code") or err.get("type")
             label = f"error {code}: {_clip(str(err.get('message')), 60)}"
-        if groups and groups[-1][1] == label and (marker is None or i != marker):
-            first, lab, n = groups[-1]
-            groups[-1] = (first, lab, n + 1)
+        last = groups[-1] if groups else None
+        if last is not None and not last[3] and last[1] == label and not marked:
+            last[2] += 1
         else:
-            groups.append((i, label, 1))
+            groups.append([i, label, 1, {}, marked])
     skipped = max(0, len(groups) - _MAX_EVENT_GROUPS)
     out = [f"  … {skipped} earlier groups"] if skipped else []
-    for first, label, n in groups[skipped:]:
-        arrow = "→ " if marker is not None and first == marker else "  "
-        count = f" x{n}" if n > 1 else ""
+    for first, label, n, types, marked in groups[skipped:]:
+        arrow = "→ " if marked else "  "
+        if types:
+            label += ": " + ", ".join(f"{t} x{k}" if k > 1 else t for t, k in types.items())
+        count = f" x{n}" if n > 1 and not types else ""
         out.append(f"  {arrow}{first:>4} {label}{count}")
     if marker is not None and marker >= len(events):
         out.append("  →      (end)")
@@ -627,9 +659,15 @@ class Expect:
     def _fail(
         self, message: str, cursor: tuple[str, int] | None = None
     ) -> ConversationAssertionError:
-        return ConversationAssertionError(
+        error = ConversationAssertionError(
             f"{message}\n\n{self.conversation.render(event_cursor=cursor)}"
         )
+        if cursor is not None:
+            source, index = cursor
+            events = [e for e in self.conversation.events if e.source == source]
+            error.source = source
+            error.event = events[index] if 0 <= index < len(events) else None
+        return error
 
     # ----------------------------------------------------------------------- checks
 

@@ -281,6 +281,36 @@ def test_no_errors_failure_names_the_error() -> None:
     conv.expect.error("input_audio_buffer_commit_empty", type="invalid_request_error")
 
 
+def test_an_audio_response_is_one_line_whatever_is_interleaved() -> None:
+    """The deltas of a response (audio and transcript alternating, as the API sends them) are
+    one line where the first one is, not a line per event; other runs still collapse."""
+    common = {"response_id": "resp_1", "item_id": "item_a1", "output_index": 0,
+              "content_index": 0}
+    events: list[dict] = [{"type": "response.created", "response": {"id": "resp_1"}}]
+    for k in range(12):
+        events.append({"type": "response.output_audio.delta", **common, "delta": "AAAA"})
+        events.append({"type": "response.output_audio_transcript.delta", **common,
+                       "delta": f"w{k} "})
+        events.append({"type": "rate_limits.updated", "rate_limits": []})
+    events += [{"type": "response.done", "response": {"id": "resp_1", "status": "completed"}},
+               {"type": "rate_limits.updated"}, {"type": "rate_limits.updated"}]
+    text = _failure(rt_conversation(events).expect.no_errors().error)
+    lines = text.splitlines()
+    grouped = [line for line in lines if "deltas" in line]
+    assert grouped == ["       1 resp_1 deltas: response.output_audio.delta x12, "
+                       "response.output_audio_transcript.delta x12"]
+    assert "      37 response.done" in lines and "      38 rate_limits.updated x2" in lines
+    # between a response's deltas, other events still collapse: the deltas are one line
+    assert "       3 rate_limits.updated x12" in lines
+    # a cursor on a delta points at its response's line
+    cursor = rt_conversation(events).expect.events.next("response.created")
+    with pytest.raises(ConversationAssertionError) as info:
+        cursor.next("response.done")
+    assert "  →    1 resp_1 deltas: " in str(info.value)
+    assert info.value.source == "server"
+    assert info.value.event is not None and info.value.event.event is events[1]
+
+
 def test_event_cursor_marks_its_position(conv: Conversation) -> None:
     text = _failure(lambda: conv.expect.events.next("session.created").next("error"))
     assert "→    1 conversation.item.added" in text
