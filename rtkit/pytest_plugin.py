@@ -22,6 +22,7 @@ from rtkit.pytest.failfast import restore_signal
 from rtkit.pytest.ioloop import io_loop
 from rtkit.pytest.naming import cassette_path, default_cassette_name
 from rtkit.pytest.options import RtOptions, resolve_options
+from rtkit.pytest.report import add_report_option, failure_report
 from rtkit.pytest.session import RtSession
 from rtkit.record_mode import RECORD_MODES, MissingCassetteError, RecordMode
 
@@ -62,6 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="rtkit replay timing: instant (default), recorded, or a speed factor such as 2.",
     )
+    add_report_option(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,12 +87,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     """Fail the test at once on a replay mismatch, and report the mismatch (it explains more
-    than the client's timeout)."""
+    than the client's timeout); a mismatch or a failed assertion gets an HTML report."""
     __tracebackhide__ = True
     session = item.stash.get(_SESSION_KEY, None)
     if session is None:
         return (yield)
-    return (yield from guard_call(item, session, item.stash.get(_CLIENT_LOOP_KEY, None)))
+    with failure_report(item, session):
+        return (yield from guard_call(item, session, item.stash.get(_CLIENT_LOOP_KEY, None)))
 
 
 @pytest.fixture

@@ -106,15 +106,21 @@ def _mark_rect(group: list[Mark], scale: Scale, y: int, h: int) -> str:
         types[m.type] = types.get(m.type, 0) + 1
     kinds = [category(m.type) for m in group]
     cls = next((k for k in ("error", "cut") if k in kinds), kinds[0])
-    lit = any(m.highlight for m in group)
+    lit = [m.type for m in group if m.highlight]
     x0 = scale.x(t0) - 1.5
     width = max(3.0, scale.x(t1) - scale.x(t0) + 3)
-    when = f"{t0 / 1000:.3f} s" + (f" to {t1 / 1000:.3f} s" if t1 > t0 else "")
-    title = f"{when} {group[0].lane}: {_types(types)}"
+    title = f"{_when(t0, t1)} {group[0].lane}: {_types(types)}"
+    marked = f' data-hl="{escape(", ".join(lit))}"' if lit else ""
     return (f'<rect class="mark {cls}{" hl" if lit else ""}" x="{_f(x0)}" y="{y}" '
             f'width="{_f(width)}" height="{h}" data-lane="{group[0].lane}" data-n="{len(group)}" '
-            f'data-t0="{t0:g}" data-t1="{t1:g}" data-types="{escape(_types(types))}" '
+            f'data-t0="{t0:g}" data-t1="{t1:g}" data-types="{escape(_types(types))}"{marked} '
             f'data-title="{escape(title)}" data-i="{" ".join(str(m.preview) for m in group)}"/>')
+
+
+def _when(t0: float, t1: float) -> str:
+    """`0.107 s`, or `0.107 s to 0.186 s` (recorded ms in)."""
+    a, b = f"{t0 / 1000:.3f} s", f"{t1 / 1000:.3f} s"
+    return a if a == b else f"{a} to {b}"
 
 
 def _stream_label(stream: Stream) -> str:
@@ -139,7 +145,7 @@ def _stream_rect(stream: Stream, scale: Scale, y: int, h: int) -> str:
     if stream.audio_ms and stream.kind == "deltas":
         kind = " audio-out"
     label = _stream_label(stream)
-    title = (f"{stream.t0 / 1000:.3f} s to {stream.t1 / 1000:.3f} s {stream.lane}: {label} "
+    title = (f"{_when(stream.t0, stream.t1)} {stream.lane}: {label} "
              f"({stream.n} events: {_types(stream.types)})")
     rect = (f'<rect class="bar{kind}{" hl" if stream.highlight else ""}" x="{_f(x0)}" y="{y}" '
             f'width="{_f(width)}" height="{h}" data-lane="{stream.lane}" data-n="{stream.n}" '

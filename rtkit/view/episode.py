@@ -141,6 +141,14 @@ class EpisodeView:
         ends += [s.axis_ms + s.length_ms for s in self.segments]
         return max(ends, default=0.0)
 
+    @property
+    def input_clip(self) -> Clip | None:
+        """All the input audio as the client sent it (spool key `INPUT_STREAM`), if any."""
+        if not self.input_samples:
+            return None
+        at = self.segments[0].axis_ms if self.segments else 0.0
+        return Clip(INPUT_STREAM, "user", at, self.input_samples, self.input_samples, 0.0)
+
     def clip(self, item_id: str) -> Clip | None:
         """The clip of an item, if it has audio."""
         return next((c for c in self.clips if c.item_id == item_id), None)

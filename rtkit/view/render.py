@@ -211,11 +211,11 @@ def conversation(out: TextIO, side: Side, view: EpisodeView, media: Media, lanes
     out.write("</ol>")
 
 
-def drawings(out: TextIO, side: Side, view: EpisodeView, prefix: str,
+def drawings(out: TextIO, side: Side, view: EpisodeView, media: Media, prefix: str,
              length_ms: float | None = None, audio_ms: float | None = None,
              label: str = "") -> str:
     """The timeline and audio drawings of an episode (with a shared length, when two are
-    compared); returns the audio drawing's id."""
+    compared), and the input audio as sent; returns the audio drawing's id."""
     lanes = f"{prefix}-ep{view.conn}-audio"
     out.write(f"<h3>{escape(label)}Timeline</h3><div class=\"scroll\">")
     out.write(timeline_svg(view.timeline, scale_for(length_ms or view.summary.duration_ms),
@@ -227,6 +227,11 @@ def drawings(out: TextIO, side: Side, view: EpisodeView, prefix: str,
     out.write('<div class="scroll">')
     out.write(audio_svg(view, side.spool, scale_for(audio_ms or view.audio_end_ms), lanes))
     out.write("</div>" + lag_hint(view))
+    stream = view.input_clip
+    if stream is not None:
+        out.write('<p class="hint">All the input audio as the client sent it: ')
+        media.audio(out, side, view, stream, 0, lanes)
+        out.write("</p>")
     return lanes
 
 
@@ -237,7 +242,7 @@ def render_view(out: TextIO, side: Side, media: Media, previews: Previews, title
         out.write(f'<section class="episode" id="ep{view.conn}"><h2>Episode {view.conn} '
                   f"<small>{escape(episode_heading(view))}</small></h2>")
         out.write(figures(view))
-        lanes = drawings(out, side, view, "v")
+        lanes = drawings(out, side, view, media, "v")
         out.write("<h3>Conversation</h3>")
         conversation(out, side, view, media, lanes)
         out.write("</section>")
@@ -321,12 +326,12 @@ def render_pair(out: TextIO, a: Side, b: Side, media: Media, previews: Previews,
             _pair_conversation(out, a, b, va, vb, media, lanes)
             for (side, view), prefix in zip(((a, va), (b, vb)), ids, strict=True):
                 out.write(figures(view))
-                drawings(out, side, view, prefix, length, audio, f"{side.name}: ")
+                drawings(out, side, view, media, prefix, length, audio, f"{side.name}: ")
         else:
             for (side, view), prefix in zip(((a, va), (b, vb)), ("a", "b"), strict=True):
                 if view is None:
                     continue
-                lanes_id = drawings(out, side, view, prefix, label=f"{side.name}: ")
+                lanes_id = drawings(out, side, view, media, prefix, label=f"{side.name}: ")
                 out.write(f"<h3>{escape(side.name)}: Conversation</h3>")
                 conversation(out, side, view, media, lanes_id)
         out.write("</section>")

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -24,7 +25,7 @@ from rtkit.audio import wav_header
 from rtkit.cassette.audio_spool import AudioSpool, copy_wav, pcm_blocks
 from rtkit.errors import CassetteError
 from rtkit.view.collect import Highlight, Side, read_side, side_of_events
-from rtkit.view.episode import Clip, EpisodeView
+from rtkit.view.episode import INPUT_STREAM, Clip, EpisodeView
 from rtkit.view.render import Failure, render_pair, render_view
 from rtkit.view.timeline import Previews
 
@@ -76,7 +77,8 @@ class AudioOut:
         """Write the `<audio>` element of `clip`, or a note saying where its audio is not."""
         spool = side.spool.path(view.conn, clip.item_id)
         seconds = clip.heard_ms / 1000
-        attrs = (f'controls preload="metadata" data-item="{clip.item_id}" data-conn="{view.conn}"'
+        attrs = (f'controls preload="metadata" data-item="{escape(clip.item_id)}" '
+                 f'data-conn="{view.conn}"'
                  f' data-ms="{clip.heard_ms:g}" data-axis-ms="{clip.axis_ms:g}"'
                  f' data-lanes="{lanes}" title="{seconds:.2f} s"')
         if spool is None:
@@ -84,6 +86,8 @@ class AudioOut:
         if self.files_dir is not None:
             side_name = "input" if clip.role == "user" else "output"
             name = f"{side.tag}ep{view.conn}-{position:02d}-{clip.item_id}-{side_name}.wav"
+            if clip.item_id == INPUT_STREAM:
+                name = f"{side.tag}ep{view.conn}-input-as-sent.wav"
             copy_wav(self.files_dir / name, spool, clip.heard)
             self.report.files += 1
             out.write(f'<audio {attrs} src="{quote(self.link + name)}"></audio>')
@@ -96,9 +100,9 @@ class AudioOut:
             out.write('"></audio>')
         else:
             self.report.skipped += 1
-            out.write(f'<span class="noaudio" data-item="{clip.item_id}">{seconds:.2f} s of '
-                      "audio not inlined: over the report's inline limit (rtkit view "
-                      "--audio-files writes it beside the page)</span>")
+            out.write(f'<span class="noaudio" data-item="{escape(clip.item_id)}">'
+                      f"{seconds:.2f} s of audio not inlined: over the report's inline "
+                      "limit (rtkit view --audio-files writes it beside the page)</span>")
         out.write(f'<span class="t">{seconds:.2f} s</span>')
 
 
