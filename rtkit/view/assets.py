@@ -11,11 +11,14 @@ CSS = """
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg);
   background: var(--bg); margin: 0 auto; padding: 16px 24px 48px; max-width: 1280px; }
+pre { white-space: pre-wrap; word-break: break-word; font: 12px/1.4 ui-monospace, monospace; }
 h1 { font-size: 20px; margin: 4px 0; word-break: break-all; }
 h2 { font-size: 17px; margin: 28px 0 6px; border-bottom: 1px solid var(--line);
   padding-bottom: 4px; }
 h2 small, .meta { color: var(--muted); font-weight: normal; font-size: 13px; }
 h3 { font-size: 14px; margin: 16px 0 4px; color: #344054; }
+h3.side { font-size: 15px; margin-top: 24px; color: var(--fg); border-top: 1px dashed var(--line);
+  padding-top: 8px; }
 .scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px;
   background: var(--soft); }
 svg { display: block; font: 11px system-ui, sans-serif; }

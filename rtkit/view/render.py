@@ -325,7 +325,7 @@ def render_pair(out: TextIO, a: Side, b: Side, media: Media, previews: Previews,
             out.write("<h3>Conversation</h3>")
             _pair_conversation(out, a, b, va, vb, media, lanes)
             for (side, view), prefix in zip(((a, va), (b, vb)), ids, strict=True):
-                out.write(figures(view))
+                out.write(f'<h3 class="side">{escape(side.name)}</h3>' + figures(view))
                 drawings(out, side, view, media, prefix, length, audio, f"{side.name}: ")
         else:
             for (side, view), prefix in zip(((a, va), (b, vb)), ("a", "b"), strict=True):
