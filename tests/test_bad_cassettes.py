@@ -43,6 +43,7 @@ def every_tool(path: Path, tmp_path: Path) -> dict[str, tuple[int, str]]:
         "diff": run("diff", str(TEXT_TURN), str(path)),
         "audio": run("audio", str(path), "-o", str(tmp_path / "wav")),
         "scrub": run("scrub", "--check", str(path)),
+        "view": run("view", str(path), "-o", str(tmp_path / "report.html")),
     }
     for name, read in (("Cassette.load", Cassette.load), ("read_lines", lambda p: list(
             read_lines(p)))):
@@ -80,9 +81,10 @@ def test_one_position_for_a_corrupt_line_everywhere(tmp_path: Path, name: str, e
     reason = "not UTF-8 text (byte 0xff)" if name == "not UTF-8" else "not valid JSON ("
     assert all(reason in text for _, text in results.values()), results
     assert results["validate"][0] == 1  # a problem found
-    assert all(results[tool][0] == 2 for tool in ("inspect", "diff", "audio", "scrub"))
+    assert all(results[tool][0] == 2 for tool in ("inspect", "diff", "audio", "scrub", "view"))
     assert all(text.startswith("rtkit: error: ") for tool, (_, text) in results.items()
-               if tool in ("inspect", "diff", "audio", "scrub")), results
+               if tool in ("inspect", "diff", "audio", "scrub", "view")), results
+    assert not (tmp_path / "report.html").exists()
 
 
 def test_a_file_of_blank_lines_is_not_a_cassette(tmp_path: Path) -> None:
@@ -182,7 +184,9 @@ def test_inspect_refuses_what_the_reader_refuses_with_its_words(tmp_path: Path,
 @pytest.mark.parametrize("args", [
     ["inspect", "{f}"], ["validate", "{f}"], ["diff", str(TEXT_TURN), "{f}"],
     ["audio", "{f}", "-o", "{tmp}/wav"], ["scrub", "{f}"], ["recover", "{f}.rtkit-tmp"],
-], ids=lambda a: a[0])
+    ["view", "{f}", "-o", "{tmp}/r.html"],
+    ["diff", str(TEXT_TURN), "{f}", "--html", "{tmp}/d.html"],
+], ids=lambda a: "-".join(a[:1] + [w for w in a if w.startswith("--")]))
 def test_one_error_style_for_a_missing_file_or_a_directory(tmp_path: Path,
                                                           args: list[str]) -> None:
     """`rtkit: error: FILE: ...`, exit 2, never a traceback (docs/cli.md's exit codes)."""
@@ -207,8 +211,11 @@ def test_audio_that_is_not_base64_is_named_by_its_line(tmp_path: Path) -> None:
     lines[at] = json.dumps(obj)
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    for args in (["audio", str(path), "-o", str(tmp_path / "wav")],):
+    for args in (["audio", str(path), "-o", str(tmp_path / "wav")],
+                 ["view", str(path), "-o", str(tmp_path / "r.html")],
+                 ["diff", str(source), str(path), "--html", str(tmp_path / "d.html")]):
         code, out = run(*args)
-        assert (code, out) == (2, f"rtkit: error: {path}:{at + 1}: the event's audio is not "
-                                  "valid base64\n"), args
+        error = f"rtkit: error: {path}:{at + 1}: the event's audio is not valid base64\n"
+        # diff prints its text diff (it only counts the audio), then fails making the page
+        assert code == 2 and (out == error or (args[0] == "diff" and out.endswith(error))), args
     assert run("inspect", str(path))[0] == 0  # inspect only counts: the length is enough

@@ -210,7 +210,8 @@ INVOCATIONS: dict[tuple[str, int], list[Callable[[Path], Run]]] = {
     ("validate", 2): [lambda d: cli("validate", "missing.jsonl")],
     ("diff", 0): [lambda d: cli("diff", GA, GA)],
     ("diff", 1): [lambda d: cli("diff", GA, BETA)],
-    ("diff", 2): [lambda d: cli("diff", GA, "missing.jsonl")],
+    ("diff", 2): [lambda d: cli("diff", GA, "missing.jsonl"),
+                  lambda d: cli("diff", GA, GA, "--html", ".")],
     ("scrub", 0): [scrub_0],
     ("scrub", 1): [scrub_1],
     ("scrub", 2): [lambda d: cli("scrub", "--pattern", "(", GA)],
@@ -219,6 +220,10 @@ INVOCATIONS: dict[tuple[str, int], list[Callable[[Path], Run]]] = {
     ("audio", 2): [lambda d: cli("audio", "missing.jsonl", "-o", "wav")],
     ("recover", 0): [recover_0],
     ("recover", 2): [recover_2],
+    ("view", 0): [lambda d: cli("view", str(ROOT / "cassettes/ga/vad_barge_in.jsonl"))],
+    ("view", 2): [lambda d: cli("view", "missing.jsonl"),
+                  lambda d: cli("view", GA, "--episode", "3"),
+                  lambda d: cli("view", GA, "-o", GA + "/under-a-file.html")],
 }
 CASES = [(key, run) for key, runs in INVOCATIONS.items() for run in runs]
 

@@ -37,7 +37,7 @@ def command(cassette: Path, output: Path | None, episode: int | None, audio_file
 
     \b
     $ rtkit view cassettes/ga/vad_barge_in.jsonl -o barge_in.html
-    wrote barge_in.html (1 episode(s), 4 audio clip(s) inline)
+    wrote barge_in.html (1 episode(s), 5 audio clip(s) inline)
 
     The cassette is read in one streaming pass; its audio is spooled on disk, so memory
     stays bounded on a long session. Exit status: 0, or 2 for a missing or corrupt cassette,
@@ -51,9 +51,7 @@ def command(cassette: Path, output: Path | None, episode: int | None, audio_file
         try:
             return write_view(path, output, episode=episode, audio_files=audio_files,
                               inline_limit=int(inline_limit * 1e6))
-        except OSError as exc:
-            if exc.filename is not None and Path(exc.filename) == path:
-                raise  # reading the cassette: read_cassette says so
+        except OSError as exc:  # reading the cassette is a CassetteError
             fail(f"{output}: cannot write: {exc.strerror or exc}")
 
     report = read_cassette(cassette, write)

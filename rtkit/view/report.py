@@ -9,11 +9,12 @@ while the cassette is read, and removed afterwards.
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from html import escape
@@ -126,6 +127,9 @@ def _writing(path: Path, audio_files: bool, inline_limit: int
     and the report's `AudioOut`."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{directory} is a file, not a directory",
+                                 str(directory))
     directory.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".rtkit-view-", dir=directory))
     report = Report(path, inline_limit=inline_limit)
@@ -159,7 +163,8 @@ def write_view(cassette: str | os.PathLike[str], out: str | os.PathLike[str], *,
     """
     with _writing(Path(out), audio_files, inline_limit) as (page, work, media, report):
         previews = Previews()
-        side = read_side(cassette, AudioSpool(work), previews, episode=episode)
+        side = _reading(cassette, lambda: read_side(cassette, AudioSpool(work), previews,
+                                                    episode=episode))
         if episode is not None and not side.episodes:
             raise CassetteError(f"{os.fspath(cassette)} has no episode {episode}")
         report.episodes = len(side.episodes)
@@ -178,10 +183,25 @@ class SideSource:
     highlight: Highlight | None = None
 
 
+def _reading(path: str | os.PathLike[str], read: Callable[[], Side]) -> Side:
+    """`read()`, a problem reading the cassette at `path` being a `CassetteError` (so any
+    `OSError` left is one of writing the report)."""
+    try:
+        return read()
+    except CassetteError:
+        raise
+    except OSError as exc:
+        if exc.filename is not None and os.fspath(exc.filename) == os.fspath(path):
+            raise CassetteError(f"{os.fspath(path)}: cannot read: {exc.strerror or exc}") \
+                from None
+        raise
+
+
 def _read(source: SideSource, spool: AudioSpool, previews: Previews, tag: str) -> Side:
-    if source.path is not None:
-        return read_side(source.path, spool, previews, name=source.name,
-                         highlight=source.highlight, tag=tag)
+    path = source.path
+    if path is not None:
+        return _reading(path, lambda: read_side(path, spool, previews, name=source.name,
+                                                highlight=source.highlight, tag=tag))
     return side_of_events(source.name, source.events or (), spool, previews,
                           highlight=source.highlight, tag=tag)
 
