@@ -66,3 +66,13 @@ def test_vs_cassetter_measures_rtkit_always_and_the_peer_when_installed() -> Non
     assert re.search(r"recording overhead cassetter/direct: \d+\.\d\d", out), out
     assert re.search(r"replay ratio rtkit vs cassetter: \d+\.\d\dx \(median of 2 per-pair "
                      r"ratios, [\d.]+-[\d.]+; target >= 2\.0\) (PASS|FAIL)", out), out
+
+
+def test_view_memory_prints_each_runs_peak_rss_and_the_growth() -> None:
+    out = run("view_memory.py", "--quick")
+    rows = re.findall(r"^view(?: --audio-files)? +\d+ MB +(\d+\.\d) +\d+\.\d +\d+\.\d  "
+                      r"< 100 MB (?:PASS|FAIL)$", out, re.M)
+    assert len(rows) == 3, out
+    assert all(float(mb) < 100 for mb in rows), out
+    assert re.search(r"^growth from \d+ MB to \d+ MB: [+-]\d+\.\d MB; target < 10 MB "
+                     r"(PASS|FAIL)$", out, re.M), out

@@ -37,6 +37,7 @@ class AudioSpool:
         self._open: OrderedDict[tuple[int, str], BinaryIO] = OrderedDict()
         self._names: dict[tuple[int, str], Path] = {}
         self._sizes: dict[tuple[int, str], int] = {}
+        self._made = 0  # files named so far
 
     def path(self, conn: int, key: str) -> Path | None:
         """The spool file of `(conn, key)` (None when nothing was written for it)."""
@@ -58,7 +59,10 @@ class AudioSpool:
             f.close()
             f = None
         if f is None:
-            name = self._names.setdefault(key, self.dir / f"{len(self._names)}.pcm")
+            name = self._names.get(key)
+            if name is None:
+                name = self._names[key] = self.dir / f"{self._made}.pcm"
+                self._made += 1
             f = open(name, mode)  # noqa: SIM115 - closed when evicted or at close()
             if len(self._open) >= _OPEN_FILES:
                 self._open.popitem(last=False)[1].close()
@@ -89,6 +93,16 @@ class AudioSpool:
     def input(self, conn: int, item_id: str, samples: np.ndarray) -> None:
         """The whole input audio of an item."""
         self.replace(conn, item_id, samples)
+
+    def discard(self, conn: int) -> None:
+        """Delete the spooled audio of episode `conn` (it was written out)."""
+        for key in [k for k in self._names if k[0] == conn]:
+            f = self._open.pop(key, None)
+            if f is not None:
+                f.close()
+            self._names.pop(key).unlink(missing_ok=True)
+            self._sizes.pop(key, None)
+            self.limits.pop(key, None)
 
     def flush(self) -> None:
         """Write what is buffered, so the files can be read (they stay usable)."""

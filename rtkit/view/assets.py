@@ -91,7 +91,11 @@ p.hint { color: var(--muted); font-size: 12px; margin: 4px 0; }
 JS = """
 (function () {
   "use strict";
-  var previews = JSON.parse(document.getElementById("rt-previews").textContent);
+  var previews = {};
+  document.querySelectorAll("script.rt-previews").forEach(function (block) {
+    var first = +block.getAttribute("data-first");
+    JSON.parse(block.textContent).forEach(function (text, k) { previews[first + k] = text; });
+  });
   var hover = document.getElementById("hover");
   var pinned = false;
   var NOT_KEPT = "(not kept: the report's preview budget is spent)";

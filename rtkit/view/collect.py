@@ -4,7 +4,7 @@ live (a test's `EventLog`)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,23 +37,30 @@ class Side:
 
 def read_side(path: str | os.PathLike[str], spool: AudioSpool, previews: Previews, *,
               name: str | None = None, episode: int | None = None,
-              highlight: Highlight | None = None, tag: str = "") -> Side:
+              highlight: Highlight | None = None, tag: str = "",
+              on_view: Callable[[EpisodeView], None] | None = None) -> Side:
     """Read a cassette into a `Side` in one pass (only episode `episode`, when given).
-    Raises `CassetteError` as `read_summaries` does."""
+
+    With `on_view`, each episode's view is handed to it as soon as the episode ends (its
+    close line, or the end of the file) and not kept: memory then holds one episode at a
+    time (those recorded at the same time, when connections overlap). Raises `CassetteError`
+    as `read_summaries` does."""
     built: list[EpisodeViewBuilder] = []
+    side = Side(name or os.fspath(path), [], spool, None, os.fspath(path), tag)
 
     def make(connect: Connect, audio: AudioSink | None) -> EpisodeLines:
         if episode is not None and connect.conn != episode:
             return EpisodeBuilder(connect)  # summarised only: no audio, no view
         builder = EpisodeViewBuilder(connect, spool, previews,
-                                     (highlight or {}).get(connect.conn, ()))
-        built.append(builder)
+                                     (highlight or {}).get(connect.conn, ()), on_view)
+        if on_view is None:
+            built.append(builder)
         return builder
 
-    header, _ = read_summaries(path, builder=make)
+    side.header, _ = read_summaries(path, builder=make)
     spool.close()
-    views = sorted((b.view for b in built if b.view is not None), key=lambda v: v.conn)
-    return Side(name or os.fspath(path), views, spool, header, os.fspath(path), tag)
+    side.episodes = sorted((b.view for b in built if b.view is not None), key=lambda v: v.conn)
+    return side
 
 
 def side_of_events(name: str, events: Iterable[Any], spool: AudioSpool, previews: Previews,

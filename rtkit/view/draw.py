@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 from rtkit.audio import SAMPLE_RATE
 from rtkit.cassette.audio_spool import AudioSpool
@@ -21,6 +22,7 @@ RIGHT = 24
 WIDTH = 960  # px for the whole length, when that gives at least MIN_PX_PER_S
 MIN_PX_PER_S = 40.0
 MAX_WIDTH = 16000
+MAX_GAIN = 8.0  # a lane is drawn at most this much louder than recorded
 CLUSTER_PX = 4.0  # marks closer than this are drawn (and hovered) as one
 _TICKS_S = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 3600)
 
@@ -176,15 +178,43 @@ def timeline_svg(tl: Timeline, scale: Scale, svg_id: str) -> str:
     return "".join(out)
 
 
-def _wave(spool: AudioSpool, conn: int, key: str, start: int, n: int, scale: Scale,
-          at_ms: float, mid: float, half: float, cls: str, attrs: str = "") -> str:
-    path = spool.path(conn, key)
-    if path is None or n <= 0:
-        return ""
-    width = n * 1000 / SAMPLE_RATE * scale.px_per_ms
-    lows, highs = envelope(path, start, n, max(1, round(width)))
-    d = envelope_path(lows, highs, scale.x(at_ms), width, mid, half)
-    return f'<path class="wave {cls}" d="{d}"{attrs}/>'
+class _Waves:
+    """The waveforms of one lane, drawn at one gain: its loudest sample reaches the lane's
+    edge (at most `MAX_GAIN` times louder than recorded), so quiet speech is seen."""
+
+    def __init__(self, spool: AudioSpool, conn: int, scale: Scale, mid: float,
+                 half: float) -> None:
+        self.spool, self.conn, self.scale, self.mid, self.half = spool, conn, scale, mid, half
+        self.waves: list[tuple[Any, Any, float, float, str]] = []
+
+    def add(self, key: str, start: int, n: int, at_ms: float, cls: str, attrs: str = "") -> None:
+        """Samples `[start, start + n)` of `key`'s audio, drawn from `at_ms` on."""
+        path = self.spool.path(self.conn, key)
+        if path is None or n <= 0:
+            return
+        width = n * 1000 / SAMPLE_RATE * self.scale.px_per_ms
+        lows, highs = envelope(path, start, n, max(1, round(width)))
+        self.waves.append((lows, highs, self.scale.x(at_ms), width,
+                           f'<path class="wave {cls}"{attrs} d="'))
+
+    @property
+    def gain(self) -> float:
+        """How much louder than recorded the lane is drawn."""
+        peak = max((max(float(-lows.min()), float(highs.max())) for lows, highs, *_ in
+                    self.waves), default=0.0)
+        return 1.0 if peak <= 0 else max(1.0, min(MAX_GAIN, 0.95 / peak))
+
+    def svg(self) -> list[str]:
+        """The paths."""
+        gain = self.gain
+        return [head + envelope_path(lows * gain, highs * gain, x0, width, self.mid, self.half)
+                + '"/>' for lows, highs, x0, width, head in self.waves]
+
+
+def _lane_label(top: int, bottom: int, name: str, gain: float) -> str:
+    y = (top + bottom) // 2 + 4
+    shown = f'<text x="4" y="{y + 13}">drawn x{gain:.1f}</text>' if gain > 1.05 else ""
+    return f'<text class="lane-label" x="4" y="{y}">{name}</text>{shown}'
 
 
 def audio_svg(view: EpisodeView, spool: AudioSpool, scale: Scale, svg_id: str) -> str:
@@ -196,23 +226,22 @@ def audio_svg(view: EpisodeView, spool: AudioSpool, scale: Scale, svg_id: str) -
            f'data-lag-ms="{view.lag_ms:g}">']
     out += _axis(scale, height, "audio time")
     conn = view.conn
-    for (top, bottom), name in ((user, "user (input)"), (assistant, "assistant (output)")):
-        out.append(f'<text class="lane-label" x="4" y="{(top + bottom) // 2 + 4}">{name}</text>')
-    mid = (user[0] + user[1]) / 2
+    waves = _Waves(spool, conn, scale, (user[0] + user[1]) / 2, half)
     per_ms = SAMPLE_RATE / 1000
     for seg in view.segments:
         start, n = round(seg.stream_ms * per_ms), round(seg.length_ms * per_ms)
-        n = min(n, view.input_samples - start)
-        out.append(_wave(spool, conn, INPUT_STREAM, start, n, scale, seg.axis_ms, mid, half,
-                         "user", f' data-stream-ms="{seg.stream_ms:g}"'
-                                 f' data-axis-ms="{seg.axis_ms:g}"'))
+        waves.add(INPUT_STREAM, start, min(n, view.input_samples - start), seg.axis_ms, "user",
+                  f' data-stream-ms="{seg.stream_ms:g}" data-axis-ms="{seg.axis_ms:g}"')
+    if not view.segments:  # no stream (audio sent in the items themselves): their samples
+        for clip in view.clips:
+            if clip.role == "user":
+                waves.add(clip.item_id, 0, clip.heard, clip.axis_ms, "user")
+    out += waves.svg()
+    out.append(_lane_label(*user, "user (input)", waves.gain))
     users = [clip for clip in view.clips if clip.role == "user"]
     for k, clip in enumerate(users):
         a, b = view.ranges.get(clip.item_id, (clip.axis_ms, clip.axis_ms + clip.heard_ms))
         y = user[1] - 2 - 5 * (k % 2)  # two rows: one item's part may overlap the next's
-        if not view.segments:  # no stream (audio sent in the item itself): its own samples
-            out.append(_wave(spool, conn, clip.item_id, 0, clip.heard, scale, clip.axis_ms,
-                             mid, half, "user"))
         title = f"{clip.item_id}: user audio {clip.heard_ms / 1000:.2f} s"
         out.append(f'<line class="range" x1="{_f(scale.x(a))}" y1="{y}" '
                    f'x2="{_f(max(scale.x(b), scale.x(a) + 2))}" y2="{y}"/>'
@@ -230,20 +259,18 @@ def audio_svg(view: EpisodeView, spool: AudioSpool, scale: Scale, svg_id: str) -
                    f'<text x="{x}" y="{user[0] + (9 if mark.kind == "started" else 20)}" '
                    f'text-anchor="middle">{"▼ speech" if mark.kind == "started" else "▲ end"}'
                    "</text>")
-    mid = (assistant[0] + assistant[1]) / 2
-    for clip in view.clips:
-        if clip.role != "assistant":
-            continue
+    waves = _Waves(spool, conn, scale, (assistant[0] + assistant[1]) / 2, half)
+    answers = [clip for clip in view.clips if clip.role == "assistant"]
+    for clip in answers:
         attrs = (f' data-item="{escape(clip.item_id)}" data-axis-ms="{clip.axis_ms:g}"'
                  f' data-ms="{clip.heard_ms:g}"')
-        out.append(_wave(spool, conn, clip.item_id, 0, clip.heard, scale, clip.axis_ms, mid,
-                         half, "assistant", attrs))
-        cut = clip.received - clip.heard
-        end = clip.axis_ms + clip.heard_ms
-        if cut > 0:
-            out.append(_wave(spool, conn, clip.item_id, clip.heard, cut, scale, end, mid, half,
-                             "cut"))
-        x0, x1 = scale.x(clip.axis_ms), scale.x(end)
+        waves.add(clip.item_id, 0, clip.heard, clip.axis_ms, "assistant", attrs)
+        waves.add(clip.item_id, clip.heard, clip.received - clip.heard,
+                  clip.axis_ms + clip.heard_ms, "cut")
+    out += waves.svg()
+    out.append(_lane_label(*assistant, "assistant (output)", waves.gain))
+    for clip in answers:
+        x0, x1 = scale.x(clip.axis_ms), scale.x(clip.axis_ms + clip.heard_ms)
         title = f"{clip.item_id}: assistant audio {clip.heard_ms / 1000:.2f} s"
         if clip.truncated_ms is not None:
             title += (f", truncated at {clip.truncated_ms:g} ms (at "
@@ -253,8 +280,9 @@ def audio_svg(view: EpisodeView, spool: AudioSpool, scale: Scale, svg_id: str) -
                        f'x="{_f(x1 + 3)}" y="{assistant[0] + 10}">✂ {clip.truncated_ms:g} ms'
                        "</text>")
         out.append(f'<rect class="clip" x="{_f(x0)}" y="{assistant[0]}" '
-                   f'width="{_f(max(x1 - x0, 2))}" height="{assistant[1] - assistant[0]}"'
-                   f'{attrs}><title>{escape(title)}</title></rect>')
+                   f'width="{_f(max(x1 - x0, 2))}" height="{assistant[1] - assistant[0]}" '
+                   f'data-item="{escape(clip.item_id)}" data-axis-ms="{clip.axis_ms:g}" '
+                   f'data-ms="{clip.heard_ms:g}"><title>{escape(title)}</title></rect>')
     out.append(f'<line class="playhead" x1="0" y1="22" x2="0" y2="{height}" '
                'style="display:none"/></svg>')
     return "".join(out)

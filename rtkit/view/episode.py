@@ -12,7 +12,7 @@ disk; what is kept in memory is bounded by the number of events shown, not by th
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,7 +160,8 @@ class EpisodeViewBuilder:
     events to mark. `view` is set by `finish`."""
 
     def __init__(self, connect: Connect, spool: AudioSpool, previews: Previews,
-                 highlight: Collection[tuple[str, int]] = ()) -> None:
+                 highlight: Collection[tuple[str, int]] = (),
+                 on_view: Callable[[EpisodeView], None] | None = None) -> None:
         self.connect = connect
         self.conn = connect.conn
         self.spool = spool
@@ -168,6 +169,7 @@ class EpisodeViewBuilder:
         self.timeline = TimelineBuilder(previews, highlight)
         self.clock = AudioClock()
         self.view: EpisodeView | None = None
+        self.on_view = on_view
         self.t = 0.0
         self._first_audio: dict[str, tuple[float, float]] = {}  # item -> (t, axis ms)
         self._inputs: dict[str, float] = {}  # user item with audio -> recorded t
@@ -216,6 +218,9 @@ class EpisodeViewBuilder:
                     for item, (a, b) in self._ranges.items()},
             responses=list(self._responses.values()),
             notes=sorted(self._notes, key=lambda n: n.t), lag_ms=self.clock.lag)
+        if self.on_view is not None:
+            self.on_view(self.view)
+            self.view = None
         return summary
 
     # -- AudioSink (the wrapped EpisodeBuilder's) ---------------------------------------------

@@ -11,6 +11,7 @@ from html import escape
 from typing import Any, Protocol, TextIO
 
 from rtkit.cassette.compare import align_items, item_changes
+from rtkit.cassette.model import Header
 from rtkit.cassette.summary import ItemSummary
 from rtkit.view.assets import CSS, JS
 from rtkit.view.collect import Side
@@ -59,12 +60,33 @@ def page_start(out: TextIO, title: str, subtitle: str) -> None:
               "</header>")
 
 
-def page_end(out: TextIO, previews: Previews) -> None:
-    """The hover panel, the events' previews and the script."""
-    data = json.dumps(previews.texts, ensure_ascii=False)
+def write_previews(out: TextIO, previews: Previews) -> None:
+    """The events' previews not written yet (the page's script gathers every such block)."""
+    first, texts = previews.take()
+    if not texts:
+        return
+    data = json.dumps(texts, ensure_ascii=False)
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    out.write(f'<pre id="hover" hidden></pre><script type="application/json" id="rt-previews">'
-              f"{data}</script><script>{JS}</script></body></html>\n")
+    out.write(f'<script type="application/json" class="rt-previews" data-first="{first}">'
+              f"{data}</script>")
+
+
+def page_end(out: TextIO, previews: Previews) -> None:
+    """The hover panel, the previews left and the script."""
+    write_previews(out, previews)
+    out.write(f'<pre id="hover" hidden></pre><script>{JS}</script></body></html>\n')
+
+
+def header_subtitle(header: Header | None) -> str:
+    """When and by what a recording was recorded (and whether it is complete)."""
+    if header is None:
+        return ""
+    parts = [f"recorded {header.created} by rtkit {header.rtkit}"]
+    if header.model:
+        parts.append(f"model {header.model}")
+    if isinstance(header.meta.get("recovered"), dict):
+        parts.append("incomplete: recovered by rtkit recover")
+    return ", ".join(parts)
 
 
 def side_subtitle(side: Side) -> str:
@@ -74,11 +96,8 @@ def side_subtitle(side: Side) -> str:
     dialects = {e.summary.dialect for e in side.episodes if e.summary.dialect}
     if dialects:
         parts.append("/".join(sorted(dialects)).upper())
-    header = side.header
-    if header is not None:
-        parts.append(f"recorded {header.created} by rtkit {header.rtkit}")
-        if isinstance(header.meta.get("recovered"), dict):
-            parts.append("incomplete: recovered by rtkit recover")
+    if side.header is not None:
+        parts.append(header_subtitle(side.header))
     return ", ".join(parts)
 
 
@@ -90,7 +109,8 @@ def episode_heading(view: EpisodeView) -> str:
     s = view.summary
     query = f"?{s.query}" if s.query else ""
     status = "" if view.connect.status == 101 else f" · refused: HTTP {view.connect.status}"
-    return (f"{s.path}{query} · {s.duration_ms / 1000:.2f} s · {s.n_client} client / "
+    dialect = f"{s.dialect.upper()} · " if s.dialect else ""
+    return (f"{s.path}{query} · {dialect}{s.duration_ms / 1000:.2f} s · {s.n_client} client / "
             f"{s.n_server} server events · {s.ending()}{status}")
 
 
@@ -235,17 +255,26 @@ def drawings(out: TextIO, side: Side, view: EpisodeView, media: Media, prefix: s
     return lanes
 
 
+def episode_section(out: TextIO, side: Side, view: EpisodeView, media: Media,
+                    previews: Previews) -> None:
+    """One episode of a recording's page: figures, timeline, audio, conversation (and the
+    previews of its events)."""
+    out.write(f'<section class="episode" id="ep{view.conn}"><h2>Episode {view.conn} '
+              f"<small>{escape(episode_heading(view))}</small></h2>")
+    out.write(figures(view))
+    lanes = drawings(out, side, view, media, "v")
+    out.write("<h3>Conversation</h3>")
+    conversation(out, side, view, media, lanes)
+    out.write("</section>")
+    write_previews(out, previews)
+
+
 def render_view(out: TextIO, side: Side, media: Media, previews: Previews, title: str) -> None:
-    """The page of one recording: per episode its figures, timeline, audio, conversation."""
+    """The page of one recording read whole: per episode its figures, timeline, audio,
+    conversation (`write_view` writes each episode as soon as it is read instead)."""
     page_start(out, title, side_subtitle(side))
     for view in side.episodes:
-        out.write(f'<section class="episode" id="ep{view.conn}"><h2>Episode {view.conn} '
-                  f"<small>{escape(episode_heading(view))}</small></h2>")
-        out.write(figures(view))
-        lanes = drawings(out, side, view, media, "v")
-        out.write("<h3>Conversation</h3>")
-        conversation(out, side, view, media, lanes)
-        out.write("</section>")
+        episode_section(out, side, view, media, previews)
     if not side.episodes:
         out.write("<p>No episode.</p>")
     page_end(out, previews)

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -24,10 +24,19 @@ from urllib.parse import quote
 
 from rtkit.audio import wav_header
 from rtkit.cassette.audio_spool import AudioSpool, copy_wav, pcm_blocks
+from rtkit.cassette.model import Header
+from rtkit.cassette.reader import read_lines
 from rtkit.errors import CassetteError
 from rtkit.view.collect import Highlight, Side, read_side, side_of_events
 from rtkit.view.episode import INPUT_STREAM, Clip, EpisodeView
-from rtkit.view.render import Failure, render_pair, render_view
+from rtkit.view.render import (
+    Failure,
+    episode_section,
+    header_subtitle,
+    page_end,
+    page_start,
+    render_pair,
+)
 from rtkit.view.timeline import Previews
 
 __all__ = ["DEFAULT_INLINE_LIMIT", "AudioOut", "Report", "SideSource", "write_pair",
@@ -163,13 +172,34 @@ def write_view(cassette: str | os.PathLike[str], out: str | os.PathLike[str], *,
     """
     with _writing(Path(out), audio_files, inline_limit) as (page, work, media, report):
         previews = Previews()
-        side = _reading(cassette, lambda: read_side(cassette, AudioSpool(work), previews,
-                                                    episode=episode))
-        if episode is not None and not side.episodes:
+        spool = AudioSpool(work)
+        shown = Side(os.fspath(cassette), [], spool)
+
+        def show(view: EpisodeView) -> None:  # each episode as soon as it is read
+            if not report.episodes:
+                page_start(page, title or f"rtkit view: {os.fspath(cassette)}",
+                           header_subtitle(_header(cassette)))
+            episode_section(page, shown, view, media, previews)
+            spool.discard(view.conn)
+            report.episodes += 1
+
+        _reading(cassette, lambda: read_side(cassette, spool, previews, episode=episode,
+                                             on_view=show))
+        if episode is not None and not report.episodes:
             raise CassetteError(f"{os.fspath(cassette)} has no episode {episode}")
-        report.episodes = len(side.episodes)
-        render_view(page, side, media, previews, title or f"rtkit view: {os.fspath(cassette)}")
+        if not report.episodes:
+            page_start(page, title or f"rtkit view: {os.fspath(cassette)}",
+                       header_subtitle(_header(cassette)))
+            page.write("<p>No episode.</p>")
+        page_end(page, previews)
     return report
+
+
+def _header(cassette: str | os.PathLike[str]) -> Header | None:
+    """The cassette's header line (read again: it was validated by the pass)."""
+    with closing(read_lines(cassette)) as lines:
+        first = next(lines, None)
+    return first if isinstance(first, Header) else None
 
 
 @dataclass

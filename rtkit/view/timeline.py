@@ -25,9 +25,9 @@ RUN_GAP_MS = 500.0
 """Appends further apart than this start a new input audio bar."""
 MAX_MARKS = 20_000
 """Marks kept per episode; later events are counted in one bar per lane."""
-PREVIEW_CHARS = 4000
+PREVIEW_CHARS = 3000
 """A preview is clipped here (a highlighted event's is kept whole)."""
-PREVIEW_BUDGET = 16_000_000
+PREVIEW_BUDGET = 8_000_000
 """Characters of previews per report; past it, an event shows only its type and time."""
 _AUDIO_KEYS = frozenset({"audio"})
 _AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
@@ -60,10 +60,14 @@ def preview(event: Mapping[str, Any], limit: int | None = PREVIEW_CHARS) -> str:
 
 
 class Previews:
-    """The previews of one report, by index; `add` returns -1 once the budget is spent."""
+    """The previews of one report, by index; `add` returns -1 once the budget is spent.
+
+    `texts` holds those not written yet: `take` hands them over (with the index of the first)
+    so a page can write them as it goes instead of keeping them all."""
 
     def __init__(self, budget: int = PREVIEW_BUDGET) -> None:
         self.texts: list[str] = []
+        self.first = 0  # the index of texts[0]
         self.left = budget
 
     def add(self, event: Mapping[str, Any], whole: bool = False) -> int:
@@ -73,7 +77,13 @@ class Previews:
         text = preview(event, None if whole else PREVIEW_CHARS)
         self.left -= len(text)
         self.texts.append(text)
-        return len(self.texts) - 1
+        return self.first + len(self.texts) - 1
+
+    def take(self) -> tuple[int, list[str]]:
+        """The previews not taken yet, and the index of the first of them."""
+        first, texts = self.first, self.texts
+        self.first, self.texts = first + len(texts), []
+        return first, texts
 
 
 @dataclass
