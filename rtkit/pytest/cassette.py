@@ -11,7 +11,7 @@ from rtkit.pytest.naming import http_cassette_path
 from rtkit.pytest.options import RtOptions
 from rtkit.record_mode import RecordMode, RecordPlan, plan
 
-__all__ = ["RtCassette", "make_cassette"]
+__all__ = ["RtCassette", "make_cassette", "refused_cassette"]
 
 
 @dataclass(eq=False)  # compared and hashed by identity: rt_conversation looks it up
@@ -81,3 +81,9 @@ def make_cassette(path: Path, options: RtOptions, test_id: str = "") -> RtCasset
     """Decide the plan for `path` (raises `MissingCassetteError` in `none` mode, naming the
     test `test_id` in the command that records it)."""
     return RtCassette(path, plan(options.record_mode, path.exists(), str(path), test_id), options)
+
+
+def refused_cassette(path: Path, options: RtOptions) -> RtCassette:
+    """The cassette of a test that cannot replay it (missing in `none` mode): a replay plan
+    that is never carried out (the missing cassette's error is raised instead)."""
+    return RtCassette(path, RecordPlan(options.record_mode, replay=True, record=False), options)
