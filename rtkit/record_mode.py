@@ -124,18 +124,25 @@ def plan(
     return RecordPlan(mode, replay=False, record=True, delete_first=cassette_exists)
 
 
-def missing_cassette_message(cassette_path: str, test_id: str = "") -> str:
-    """The error text for a missing cassette in `none` mode (`test_id`: the pytest node id)."""
+def missing_cassette_message(cassette_path: str, test_id: str = "", *, how: str | None = None,
+                             fake_script: str | None = None) -> str:
+    """The error text for a missing cassette in `none` mode (`test_id`: the pytest node id;
+    `how`: how to run the code in a record mode, when it is not a pytest test; `fake_script`:
+    the fake's script the cassettes beside it were recorded from, if any)."""
     where = f" {cassette_path}" if cassette_path else ""
-    target = shlex.quote(test_id) if test_id else "<this test>"
+    if how is None:
+        target = shlex.quote(test_id) if test_id else "<this test>"
+        how = f"run this test once in a record mode:\n    pytest --rt-record-mode=once {target}"
+        marker = " (or mark it @pytest.mark.rtkit(record_mode='once'))"
+    else:
+        marker = ""
+    script = shlex.quote(fake_script) if fake_script else "replies.yaml"
     return (
         f"rtkit: no cassette at{where} and record mode is 'none' (replay only).\n"
-        "To record it, run this test once in a record mode:\n"
-        f"    pytest --rt-record-mode=once {target}\n"
-        "with no key against a local fake (start `rtkit fake --script replies.yaml` and set "
+        f"To record it, {how}\n"
+        f"with no key against a local fake (start `rtkit fake --script {script}` and set "
         "RTKIT_UPSTREAM_URL to the URL it prints), or against the live API with OPENAI_API_KEY "
-        "set (or mark it @pytest.mark.rtkit(record_mode='once')). Commit the cassette; later "
-        "runs replay it without a key."
+        f"set{marker}. Commit the cassette; later runs replay it without a key."
     )
 
 
