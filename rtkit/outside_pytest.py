@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rtkit.errors import CassetteError
-from rtkit.pytest.cassette import RtCassette, make_cassette
+from rtkit.pytest.cassette import RtCassette, fake_script_beside, make_cassette
 from rtkit.pytest.failfast import ReplayInterrupt, restore_signal
 from rtkit.pytest.options import RtOptions, options_from_kwargs
 from rtkit.pytest.session import RtSession
@@ -88,8 +88,8 @@ class use_cassette:  # lower case: named like vcrpy's, which users know
             cassette = make_cassette(self.path, self.options)
         except MissingCassetteError:
             raise MissingCassetteError(missing_cassette_message(
-                str(self.path), how="run it once with use_cassette(..., record_mode='once')")
-            ) from None
+                str(self.path), how="run it once with use_cassette(..., record_mode='once')",
+                fake_script=fake_script_beside(self.path))) from None
         session = RtSession(cassette, search_dirs=[os.getcwd()],
                             intercept=self.options.intercept)
         problem = session.precheck(replay="use record_mode='none'")

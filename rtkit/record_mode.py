@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rtkit.errors import CassetteError
@@ -101,17 +102,21 @@ class RecordPlan:
 
 
 def plan(
-    mode: RecordMode | str, cassette_exists: bool, cassette_path: str = "", test_id: str = ""
+    mode: RecordMode | str, cassette_exists: bool, cassette_path: str = "", test_id: str = "",
+    fake_script: Callable[[], str | None] | None = None,
 ) -> RecordPlan:
     """Decide replay / record for `mode` given whether the cassette exists.
 
     Raises `MissingCassetteError` in `none` mode when the cassette is missing, saying how to
-    record it (the command names `test_id`, a pytest node id, when given).
+    record it (the command names `test_id`, a pytest node id, when given, and the fake's
+    script `fake_script()` finds, if any).
     """
     mode = RecordMode(mode)
     if mode is RecordMode.NONE:
         if not cassette_exists:
-            raise MissingCassetteError(missing_cassette_message(cassette_path, test_id))
+            script = fake_script() if fake_script is not None else None
+            raise MissingCassetteError(missing_cassette_message(cassette_path, test_id,
+                                                                fake_script=script))
         return RecordPlan(mode, replay=True, record=False)
     if mode is RecordMode.ONCE:
         if cassette_exists:

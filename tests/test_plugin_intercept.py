@@ -171,6 +171,15 @@ def test_every_client_records_and_replays_unchanged(project: pytest.Pytester,
     result.stdout.fnmatch_lines(["*CannotOverwriteExistingCassetteException*",
                                  "*expected 'Hello!', got 'Good morning!'*"])
 
+    # a new test's missing cassette: the error names the fake script the others came from
+    assert Cassette.load(cassettes / "test_agents.jsonl").header.meta["fake_script"] == str(
+        REPLIES)
+    project.makepyfile(test_new="import pytest\n\n@pytest.mark.rtkit\ndef test_new(rt_server):"
+                                "\n    pass\n")
+    result = project.runpytest("test_new.py")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*start `rtkit fake --script {REPLIES}`*"])
+
 
 def test_a_missing_cassette_fails_the_test_at_its_first_connection(
         project: pytest.Pytester) -> None:

@@ -160,12 +160,12 @@ class RtSession:
         if plan_.replay_only:
             return await self._enter(self._replay_server())
         if not plan_.hybrid:
-            return await self._enter(self._recording_proxy())
+            return await self._enter(await self._recording_proxy())
         episodes = len(self.cassette.load().episodes)
         if episodes == 0:
-            return await self._enter(self._recording_proxy())
+            return await self._enter(await self._recording_proxy())
         replay = await self._enter(self._replay_server())
-        record = await self._enter(self._recording_proxy())
+        record = await self._enter(await self._recording_proxy())
         return await self._enter(EpisodeRouter(replay, record, episodes))
 
     async def _enter(self, server: Any) -> Any:
@@ -186,16 +186,22 @@ class RtSession:
             apply_playback_filters(server, self.redactor)
         return server
 
-    def _recording_proxy(self) -> Any:
+    async def _recording_proxy(self) -> Any:
+        from rtkit.fake.info import fake_script
         from rtkit.server.proxy import RecordingProxy
 
+        upstream = self.options.upstream_url
+        # recording from rtkit's fake: the cassette names its script, for the day a cassette
+        # beside it is missing (the error then says which script to start)
+        script = await fake_script(upstream) if is_loopback_url(upstream) else None
         return RecordingProxy(
             str(self.cassette.path),
-            upstream_url=self.options.upstream_url,
+            upstream_url=upstream,
             api_key=self.api_key or "",  # "": keyless (a loopback upstream), nothing sent
             append=self.cassette.plan.keep_existing,
             on_frame=self.log.add,
             redactor=self.redactor,
+            meta={"fake_script": script} if script else None,
         )
 
     async def _watch_errors(self) -> None:
