@@ -151,7 +151,7 @@ def rt_cassette(
         return intercepted.cassette  # the one the test's interception records or replays
     path = cassette_path(rt_cassette_dir, rt_cassette_name)
     try:
-        return make_cassette(path, rt_options, request.node.nodeid)
+        return make_cassette(path, rt_options, _test_id(request))
     except MissingCassetteError as exc:
         problem = str(exc)
     pytest.fail(problem, pytrace=False)
@@ -192,7 +192,7 @@ def _rt_intercept(request: pytest.FixtureRequest) -> Iterator[None]:
                          request.getfixturevalue("rt_cassette_name"))
     refusal: MissingCassetteError | None = None
     try:
-        cassette = make_cassette(path, options, request.node.nodeid)
+        cassette = make_cassette(path, options, _test_id(request))
     except MissingCassetteError as exc:  # raised to the app's first connection
         cassette, refusal = refused_cassette(path, options), exc
     session = RtSession(cassette, search_dirs=[request.config.rootpath, os.getcwd()],
@@ -200,6 +200,18 @@ def _rt_intercept(request: pytest.FixtureRequest) -> Iterator[None]:
     request.node.stash[_SESSION_KEY] = session
     with session:
         yield
+
+
+def _test_id(request: pytest.FixtureRequest) -> str:
+    """The test's node id as typed where pytest was run (the id is relative to the rootdir,
+    which is not the current directory when the tests have a pytest config of their own)."""
+    nodeid = request.node.nodeid
+    _, sep, rest = nodeid.partition("::")
+    try:
+        where = os.path.relpath(request.node.path, request.config.invocation_params.dir)
+    except ValueError:  # another drive (Windows)
+        return nodeid
+    return nodeid if where.startswith("..") else f"{where}{sep}{rest}"
 
 
 def _marked(request: pytest.FixtureRequest) -> bool:
