@@ -14,24 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.test_websockets_lowest import cached_websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASES = ["13.1", "14.2", "15.0.1", "17.0.1", "17.4"]
 WITH_SDK = {"13.1", "17.0.1", "17.4"}  # importing the SDK costs a second a child
-
-
-def cached_websockets(version: str) -> Path:
-    cache = Path(os.environ.get("RTKIT_TEST_CACHE", Path.home() / ".cache" / "rtkit-tests"))
-    target = cache / f"websockets-{version}"
-    if not (target / "websockets" / "version.py").exists():
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                               "--target", str(target), f"websockets=={version}"],
-                              capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            pytest.skip(f"cannot install websockets=={version} from the package index: "
-                        f"{done.stderr.strip().splitlines()[-1:]}")
-    return target
 
 
 def test_interception_on_each_websockets_release() -> None:

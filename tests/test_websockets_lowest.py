@@ -20,17 +20,23 @@ SHELL_TESTS = ["tests/test_record_replay_e2e.py", "tests/test_proxy_relay.py",
                "tests/test_replay_server_shell.py"]
 
 
-def lowest_websockets() -> Path:
+def cached_websockets(version: str) -> Path:
+    """A directory holding websockets `version` (to put first on a child's path), fetched
+    from PyPI once into a cache; skips the test when PyPI cannot be reached."""
     cache = Path(os.environ.get("RTKIT_TEST_CACHE", Path.home() / ".cache" / "rtkit-tests"))
-    target = cache / f"websockets-{LOWEST}"
+    target = cache / f"websockets-{version}"
     if not (target / "websockets" / "version.py").exists():
         done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                               "--target", str(target), f"websockets=={LOWEST}"],
+                               "--target", str(target), f"websockets=={version}"],
                               capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
-            pytest.skip(f"cannot install websockets=={LOWEST} from the package index: "
+            pytest.skip(f"cannot install websockets=={version} from the package index: "
                         f"{done.stderr.strip().splitlines()[-1:]}")
     return target
+
+
+def lowest_websockets() -> Path:
+    return cached_websockets(LOWEST)
 
 
 def test_the_socket_shells_pass_on_the_lowest_websockets() -> None:
