@@ -96,16 +96,13 @@ async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str
                  max_connections: int | None, append: bool) -> int:
     """Run the recording proxy until a signal or --max-connections; the exit status."""
     from rtkit.errors import CassetteError
-    from rtkit.fake.info import fake_script
     from rtkit.server.proxy import RecordingProxy
 
     show = status_printer(True)
 
     async def main(stop: asyncio.Event) -> int:
-        script = await fake_script(upstream)  # recording from rtkit fake: name its script
         proxy = RecordingProxy(output, upstream_url=upstream, api_key=api_key or "", host=host,
                                port=port, max_connections=max_connections, append=append,
-                               meta={"fake_script": script} if script else None,
                                on_status=(lambda s: show(s.line())) if sys.stderr.isatty()
                                else None)
         await proxy.start()  # a cassette that cannot be written there: exit 2, nothing started

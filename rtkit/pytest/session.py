@@ -96,8 +96,9 @@ class RtSession:
                 self._start_servers()
             if self.intercept:
                 target = self.start_url if self.lazy else self.server.url
-                self.interception = Interception(target, hosts=self.options.intercept_hosts,
-                                                 exempt_threads=[io_loop.thread_id])
+                self.interception = Interception(
+                    target, hosts=self.options.intercept_hosts,
+                    exempt_threads=[io_loop.started_thread_id()])  # rtkit's own connections
                 self._stack.enter_context(self.interception)
         except BaseException:
             self._stack.close()
@@ -142,7 +143,10 @@ class RtSession:
                 path.parent.mkdir(parents=True, exist_ok=True)
             self.redactor = make_redactor(self.options, self.api_key)
             stack.callback(self._stop)
+            # from before the start: asking a loopback upstream which fake it is connects too
+            allowance = stack.enter_context(NetworkAllowance((), io_loop.started_thread_id()))
             self.server = io_loop.run(self._start())
+            allowance.ports.update(self._ports())
             self.cassette.server = self.server
             for source in (self.cassette, self.cassette.path):
                 attach(source, self.log)
@@ -150,7 +154,6 @@ class RtSession:
             if self.options.fail_fast and plan_.replay:
                 self._watch = asyncio.run_coroutine_threadsafe(self._watch_errors(),
                                                                io_loop.loop)
-            stack.enter_context(NetworkAllowance(self._ports(), io_loop.thread_id))
         except BaseException:
             stack.close()
             raise
@@ -201,7 +204,7 @@ class RtSession:
             append=self.cassette.plan.keep_existing,
             on_frame=self.log.add,
             redactor=self.redactor,
-            meta={"fake_script": script} if script else None,
+            **({"meta": {"fake_script": script}} if script else {}),
         )
 
     async def _watch_errors(self) -> None:
