@@ -1,6 +1,6 @@
 """Interception in the plugin: tests marked `rtkit` drive the popular clients' apps with the
-URL they use in production (the live API's; the openai SDK and Azure with none at all) and no
-URL of rtkit's. They record from the keyless fake (`RTKIT_UPSTREAM_URL`), then replay under
+URL they use in production (the live API's; Azure's and openai-agents' with none at all, their
+defaults) and no URL of rtkit's; threads connecting at once start one server. They record from the keyless fake (`RTKIT_UPSTREAM_URL`), then replay under
 pytest-recording's `--block-network`, where a connection to another host is refused; a
 changed question fails at once with the mismatch; `intercept=False` turns it off and
 `rt_server` still works. One recording for all (issue 23)."""
@@ -60,8 +60,24 @@ def test_openai_sync():
 
 
 @pytest.mark.rtkit
-async def test_agents():
-    assert (await app("agents_app").converse(LIVE, QUESTIONS))["said"] == SAID
+async def test_agents():  # openai-agents with its default URL (the live API's)
+    from agents.realtime import RealtimeAgent, RealtimeRunner
+    runner = RealtimeRunner(
+        starting_agent=RealtimeAgent(name="Greeter", instructions="Answer briefly."),
+        # without tracing: its session.update, sent when session.created arrives, races the
+        # first message, and replay follows the order recorded
+        config={"model_settings": {"model_name": "gpt-realtime", "modalities": ["text"]},
+                "tracing_disabled": True})
+    session = await runner.run(model_config={"api_key": "placeholder"})
+    async with session:
+        await session.send_message(QUESTIONS[0])
+        async for event in session:
+            if event.type == "error":
+                raise RuntimeError(str(event.error))
+            if event.type == "history_updated" and (
+                    text := app("agents_app").answer(event.history, 1)):
+                assert text == "Hi! How can I help?"
+                break
 
 
 @pytest.mark.rtkit
@@ -88,6 +104,27 @@ async def test_azure():
             if event.type == "response.done":
                 assert event.response.output[0].content[0].text == "Hi! How can I help?"
                 break
+
+
+@pytest.mark.rtkit
+def test_threads_connect_at_once():  # the first connections start the server together
+    import json, threading
+    from websockets.sync.client import connect
+    said = []
+
+    def session(n):
+        with connect(LIVE + "?model=gpt-realtime") as ws:
+            assert json.loads(ws.recv())["type"] == "session.created"
+            ws.send(json.dumps({"type": "session.update",
+                                "session": {"type": "realtime", "instructions": "Be brief."}}))
+            said.append(json.loads(ws.recv())["session"]["instructions"])
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert said == ["Be brief."] * 4
 
 
 @pytest.mark.rtkit
@@ -140,20 +177,23 @@ def test_every_client_records_and_replays_unchanged(project: pytest.Pytester,
         monkeypatch.setenv("RTKIT_UPSTREAM_URL", fake.url)
         monkeypatch.setenv("ECHO_URL", echo.url)
         result = project.runpytest("--rt-record-mode=once", "-k", "not refused")
-        result.assert_outcomes(passed=len(APPS) + 4, skipped=5 - len(APPS))
+        result.assert_outcomes(passed=len(APPS) + 5, skipped=5 - len(APPS))
     assert echo.paths == ["/v1/realtime?untouched", "/v1/realtime?off"]
     cassettes = project.path / "cassettes" / "test_app"
     recorded = {p.name.removesuffix(".jsonl") for p in cassettes.glob("*.jsonl")}
     compat = {"test_pipecat": "pipecat_app", "test_livekit": "livekit_app"}
     assert recorded == {"test_openai_async", "test_openai_sync", "test_agents", "test_azure",
                         "TestOff.test_off", "test_with_rt_server_too",
+                        "test_threads_connect_at_once",
                         *(test for test, app in compat.items() if app in APPS)}
     # one connection to the fake per test (none loops back through interception), each
     # recorded with the path and query the app asked the live API for
-    assert len(fake.records) == len(recorded)
+    assert len(fake.records) == len(recorded) + 3  # the threads' test: four
     for name in recorded - {"test_azure"}:
-        (episode,) = Cassette.load(cassettes / f"{name}.jsonl").episodes
-        assert (episode.path, episode.query) == ("/v1/realtime", "model=gpt-realtime"), name
+        episodes = Cassette.load(cassettes / f"{name}.jsonl").episodes
+        assert len(episodes) == (4 if name == "test_threads_connect_at_once" else 1), name
+        assert {(ep.path, ep.query) for ep in episodes} == {
+            ("/v1/realtime", "model=gpt-realtime")}, name
     (azure,) = Cassette.load(cassettes / "test_azure.jsonl").episodes
     assert (azure.path, azure.query) == (
         "/openai/realtime", "api-version=2025-04-01-preview&deployment=gpt-realtime")
@@ -162,7 +202,7 @@ def test_every_client_records_and_replays_unchanged(project: pytest.Pytester,
     monkeypatch.delenv("RTKIT_UPSTREAM_URL")
     result = project.runpytest("-p", "recording", "--block-network", "-k",
                                "not untouched and not off")
-    result.assert_outcomes(passed=len(APPS) + 3, skipped=5 - len(APPS))
+    result.assert_outcomes(passed=len(APPS) + 4, skipped=5 - len(APPS))
 
     # a changed question is refused at once, as the test's failure
     monkeypatch.setenv("RT_FIRST", "Good morning!")
