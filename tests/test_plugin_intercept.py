@@ -1,7 +1,8 @@
 """Interception in the plugin: tests marked `rtkit` drive the popular clients' apps with the
 URL they use in production (the live API's; Azure's and openai-agents' with none at all, their
-defaults) and no URL of rtkit's; threads connecting at once start one server. They record from the keyless fake (`RTKIT_UPSTREAM_URL`), then replay under
-pytest-recording's `--block-network`, where a connection to another host is refused; a
+defaults) and no URL of rtkit's; threads connecting at once start one server. They record
+from the keyless fake (`RTKIT_UPSTREAM_URL`), then replay under pytest-recording's
+`--block-network`, where a connection to another host is refused; a
 changed question fails at once with the mismatch; `intercept=False` turns it off and
 `rt_server` still works. One recording for all (issue 23)."""
 
