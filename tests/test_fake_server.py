@@ -225,7 +225,7 @@ def first_answer(url):
             event = json.loads(ws.recv())
             if event["type"] == "response.output_text.delta":
                 text += event["delta"]
-            if event["type"] == "response.done":
+            if event["type"] == "rate_limits.updated":  # the last event of the response
                 return text
 
 

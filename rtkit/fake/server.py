@@ -20,6 +20,7 @@ from rtkit.fake.handshake import read_handshake, select_subprotocol
 from rtkit.fake.info import INFO_PATH
 from rtkit.fake.script import FakeScript, ScriptSource, load_script
 from rtkit.server.wsserver import WSConnection, WSServer
+from rtkit.threads import report_loop_errors, start_thread
 from rtkit.transport.base import Close
 
 __all__ = ["ConnectionRecord", "FakeRealtimeAPI"]
@@ -145,9 +146,9 @@ class FakeRealtimeAPI:
 
     def __enter__(self) -> FakeRealtimeAPI:
         loop = asyncio.new_event_loop()
+        report_loop_errors(loop, self.on_problem)
         self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="rtkit-fake", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(loop.run_forever, "rtkit-fake")
         try:
             asyncio.run_coroutine_threadsafe(self.start(), loop).result(30)
         except BaseException:
