@@ -34,6 +34,11 @@ class IOLoop:
         """The loop thread's ident (None before the first use)."""
         return self._thread.ident if self._thread else None
 
+    def started_thread_id(self) -> int | None:
+        """The loop thread's ident, starting the loop first if it is not running."""
+        self._ensure()
+        return self.thread_id
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The loop (started on first use)."""
