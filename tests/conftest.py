@@ -46,24 +46,24 @@ def _stops_the_processes_it_started(request: pytest.FixtureRequest) -> Iterator[
         return
     before = set(processes.descendants())
     yield
-    started = {pid: cmd for pid, cmd in processes.descendants().items()
+    started = {pid for pid in processes.descendants()
                if pid not in before and pid not in processes.OUTLIVING}
-    left = processes.wait_gone(set(started), 1.0)
-    if not left:
+    survivors = processes.wait_gone(started, 1.0)
+    if not survivors:
         return
-    processes.stop(left)
-    if request.node.stash.get(_OUTCOME, False):
+    left = {pid: cmd for pid, cmd in processes.descendants().items() if pid in survivors}
+    processes.stop(set(left))
+    if left and request.node.stash.get(_OUTCOME, False):
         pytest.fail(f"the test left {len(left)} process(es) running (stopped now): "
-                    + "; ".join(started[pid] for pid in sorted(left)), pytrace=False)
+                    + "; ".join(left.values()), pytrace=False)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The run fails when a process it started is still running at its end."""
     if not processes.supported():
         return
-    left = processes.descendants()
-    left = {pid: cmd for pid, cmd in left.items()
-            if pid in processes.wait_gone(set(left), 1.0)}
+    survivors = processes.wait_gone(set(processes.descendants()), 1.0)
+    left = {pid: cmd for pid, cmd in processes.descendants().items() if pid in survivors}
     if not left:
         return
     processes.stop(set(left))

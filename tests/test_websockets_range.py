@@ -26,7 +26,7 @@ CACHE = Path(os.environ.get("RTKIT_TEST_CACHE", Path.home() / ".cache" / "rtkit-
 SHELL_TESTS = ["tests/test_wsserver.py", "tests/test_replay_server_shell.py",
                "tests/test_proxy_relay.py", "tests/test_fake_server.py",
                "tests/test_record_replay_e2e.py", "tests/test_client_e2e.py",
-               "tests/test_frames.py", "tests/test_serve_client_drop.py"]
+               "tests/test_serve_client_drop.py"]
 LEAN = ["-p", "no:cacheprovider", "-p", "no:recording", "-p", "no:anyio"]
 
 
