@@ -37,6 +37,7 @@ __all__ = [
     "audio_format",
     "base64_to_int16",
     "decode_base64",
+    "encode_base64",
     "float32_to_int16",
     "int16_to_alaw",
     "int16_to_base64",
@@ -89,6 +90,11 @@ def decode_base64(b64: str | bytes) -> bytes:
     """The bytes of base64 text (lenient like the stdlib: characters outside the alphabet are
     skipped); raises ``ValueError`` (``binascii.Error``) when it cannot be decoded."""
     return _b64decode(b64)
+
+
+def encode_base64(raw: bytes | bytearray | memoryview) -> str:
+    """Base64 text of raw bytes (wire audio in any format)."""
+    return _b64encode(bytes(raw))
 
 
 def base64_to_int16(b64: str | bytes, *, copy: bool = True) -> np.ndarray:
