@@ -207,7 +207,7 @@ class RealtimeClient(RealtimeEventHandler):
         self._completed: set[str] = set()
         self._tool_calls: set[str] = set()
         self._reset_responses()
-        self.conversation.server_vad = False
+        self._apply_session()  # manual turns, PCM16 (after reset(): whatever was set before)
 
     def _reset_responses(self) -> None:
         self._requests: list[tuple[str, bool]] = []  # response.create sent: (event_id, oob)
