@@ -240,7 +240,7 @@ async def test_a_transcription_session_sends_what_that_session_type_takes() -> N
         client.update_session(type="transcription", turn_detection=None,
                               input_audio_transcription={"model": "gpt-4o-transcribe"},
                               noise_reduction={"type": "near_field"})
-        with pytest.raises(ValueError, match="'voice'.*transcription"):
+        with pytest.raises(ValueError, match=r"'voice'.*transcription"):
             client.update_session(voice="ash")  # a transcription session does not speak
         await client.connect()
         await client.wait_for_session_created(timeout=TIMEOUT)

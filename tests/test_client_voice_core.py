@@ -66,7 +66,7 @@ def test_receive_dispatches_like_a_received_frame_and_checks_the_type() -> None:
     client.realtime.on("server.rate_limits.updated", got.append)
     assert client.realtime.receive("rate_limits.updated", {"rate_limits": [{"name": "tokens"}]})
     assert got[0]["type"] == "rate_limits.updated" and client.rate_limits == [{"name": "tokens"}]
-    with pytest.raises(ValueError, match="'session.created'"):
+    with pytest.raises(ValueError, match=r"'session\.created'"):
         client.realtime.receive("rate_limits.updated", {"type": "session.created"})
 
 

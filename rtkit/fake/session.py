@@ -120,6 +120,16 @@ _VAD = {
 }
 
 
+def _ga_audio_input() -> dict[str, Any]:
+    """The live defaults of a GA session's `audio.input` (realtime and transcription)."""
+    return {
+        "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": {**_VAD, "idle_timeout_ms": None},
+    }
+
+
 class SessionState:
     """One connection's session: `fields` is what `session.created` / `.updated` report.
 
@@ -191,14 +201,7 @@ class SessionState:
                 "object": "realtime.transcription_session",
                 "id": ids.make("sess_"),
                 "expires_at": EXPIRES_AT,
-                "audio": {
-                    "input": {
-                        "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
-                        "transcription": None,
-                        "noise_reduction": None,
-                        "turn_detection": {**_VAD, "idle_timeout_ms": None},
-                    },
-                },
+                "audio": {"input": _ga_audio_input()},
                 "include": None,
             }
         if self.dialect == "ga":
@@ -217,12 +220,7 @@ class SessionState:
                 "prompt": None,
                 "expires_at": EXPIRES_AT,
                 "audio": {
-                    "input": {
-                        "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
-                        "transcription": None,
-                        "noise_reduction": None,
-                        "turn_detection": {**_VAD, "idle_timeout_ms": None},
-                    },
+                    "input": _ga_audio_input(),
                     "output": {
                         "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
                         "voice": "alloy",

@@ -26,7 +26,7 @@ from typing import Any
 
 from rtkit.audio import audio_format
 from rtkit.protocol.events import Dialect
-from rtkit.protocol.session import _ga_format, _seed_modalities
+from rtkit.protocol.session import _ga_format, _seed_modalities, once_each
 
 __all__ = ["RESPONSE_FIELDS", "build_response"]
 
@@ -44,14 +44,10 @@ RESPONSE_FIELDS: frozenset[str] = (
 
 def _canonical(options: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    given_as: dict[str, str] = {}
+    set_once = once_each(out, "response option")
 
     def put(canonical: str, value: Any, name: str) -> None:
-        if canonical in given_as:
-            raise ValueError(f"response option {name!r} sets {canonical!r}, which "
-                             f"{given_as[canonical]!r} already sets; give it once")
-        given_as[canonical] = name
-        out[canonical] = copy.deepcopy(value)
+        set_once(canonical, copy.deepcopy(value), name)
 
     for name, value in options.items():
         if name == "audio":

@@ -42,7 +42,7 @@ answers; ``RealtimeClient.update_session`` refuses the ones an app sets explicit
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rtkit.protocol.events import Dialect
@@ -203,6 +203,21 @@ def _seed_modalities(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def once_each(out: dict[str, Any], what: str) -> Callable[[str, Any, str], None]:
+    """A setter of ``out[canonical] = value`` that refuses a second name for one field (``what``
+    names the kind in the error: ``session field``, ``response option``)."""
+    given_as: dict[str, str] = {}
+
+    def put(canonical: str, value: Any, name: str) -> None:
+        if canonical in given_as:
+            raise ValueError(f"{what} {name!r} sets {canonical!r}, which "
+                             f"{given_as[canonical]!r} already sets; give it once")
+        given_as[canonical] = name
+        out[canonical] = value
+
+    return put
+
+
 def normalize_session_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical flat fields for ``fields``, given under any accepted name.
 
@@ -212,15 +227,7 @@ def normalize_session_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     names. The result shares no mutable objects with ``fields``.
     """
     out: dict[str, Any] = {}
-    given_as: dict[str, str] = {}
-
-    def put(canonical: str, value: Any, name: str) -> None:
-        if canonical in given_as:
-            raise ValueError(f"session field {name!r} sets {canonical!r}, which "
-                             f"{given_as[canonical]!r} already sets; give it once")
-        given_as[canonical] = name
-        out[canonical] = value
-
+    put = once_each(out, "session field")
     for name, value in fields.items():
         if name == "audio":
             if not isinstance(value, Mapping):
