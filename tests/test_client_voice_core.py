@@ -267,3 +267,14 @@ def test_conversation_error_is_the_class_raised_for_bad_audio() -> None:
     with pytest.raises(ConversationError, match="not base64"):
         conv.process_event({"type": "response.output_audio.delta", "item_id": "item_a",
                             "delta": "a"})
+
+
+async def test_the_formats_follow_the_session_and_reset() -> None:
+    client = RealtimeClient()
+    client.update_session(output_audio_format="g711_alaw")
+    assert client.conversation.output_format.name == "g711_alaw"
+    assert client.conversation.input_format is PCM16
+    with pytest.raises(ValueError, match="'opus'"):
+        client.update_session(input_audio_format="opus")
+    await client.reset()
+    assert client.conversation.output_format is PCM16
