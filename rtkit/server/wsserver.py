@@ -200,7 +200,6 @@ class WSConnection(asyncio.Protocol):
             reason = f"rtkit: internal error: {type(exc).__name__}"
             self.server.report(f"error: {self.peer}: the connection failed "
                                f"({type(exc).__name__}: {exc}); closed with 1011")
-            _log.debug("rtkit: the connection handler failed", exc_info=exc)
             with contextlib.suppress(Exception):
                 await self.close(1011, reason[:120])
         finally:
