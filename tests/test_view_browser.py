@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from rtkit.cli import main
 from rtkit.view import write_view
+from tests import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = sorted((ROOT / "cassettes").glob("*/*.jsonl"))
@@ -39,6 +40,16 @@ pytestmark = pytest.mark.skipif(
 def browser() -> Iterator[Any]:
     with screenshot.launch() as context:
         yield context
+
+
+@pytest.fixture(autouse=True)
+def _the_browser_outlives_each_test() -> Iterator[None]:
+    """Chromium starts processes of its own as pages need them (a renderer, the audio
+    service); they belong to the module's browser, which stops them when it closes."""
+    yield
+    for pid, command in processes.descendants().items():
+        if "chromium" in command or "playwright" in command:
+            processes.outlives_the_test(pid)
 
 
 class Tab:
