@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, u
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus, InvalidURI
-from websockets.http11 import USER_AGENT
+from websockets.http11 import USER_AGENT, Response
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 
@@ -180,4 +180,6 @@ async def open_upstream(url: str, headers: dict[str, str], protocols: list[str]
             body = bytes(exc.response.body or b"").decode("utf-8", "replace")
             raise Refused(status, body, f"upstream {url} refused the handshake with HTTP {status}")
         raise Refused(502, "", f"cannot reach upstream {url}: {exc}")
-    return up, client.subprotocol
+    # the subprotocol the upstream chose, from its response (the protocol validated it)
+    response = next((e for e in events if isinstance(e, Response)), None)
+    return up, response.headers.get("Sec-WebSocket-Protocol") if response is not None else None
