@@ -106,6 +106,10 @@ class WSConnection(asyncio.Protocol):
         """The subprotocol chosen in the handshake, if any."""
         return self._subprotocol
 
+    def reject(self, status: int, text: str) -> Response:
+        """An HTTP response refusing the handshake (for `on_request` to return)."""
+        return self.protocol.reject(status, text)
+
     @property
     def open(self) -> bool:
         """True while data frames can be sent."""
