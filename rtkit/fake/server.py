@@ -171,7 +171,7 @@ class FakeRealtimeAPI:
         """`GET /rtkit/fake`, not an upgrade: which script this is (rtkit.fake.info)."""
         if request.path != INFO_PATH or response.status_code == 101:
             return None
-        return ws.protocol.reject(200, json.dumps({"script": self.script_path}) + "\n")
+        return ws.reject(200, json.dumps({"script": self.script_path}) + "\n")
 
     def _problem(self, line: str) -> None:
         """A connection that failed before it started: one line, no traceback."""

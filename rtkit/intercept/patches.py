@@ -172,9 +172,9 @@ def _wrap(original: Callable[..., Any], rewrite: Callable[..., Any], method: boo
 # -- where each entry point lives ------------------------------------------------------------
 
 def _websockets_major() -> int:
-    from websockets.version import version
+    from importlib.metadata import version
 
-    return int(version.split(".", 1)[0])
+    return int(version("websockets").split(".", 1)[0])
 
 
 def _asyncio_connect() -> Any:

@@ -192,7 +192,7 @@ class ReplayServer:
                              "used)")
             return None
         parts = urlsplit(request.path)
-        reject = connection.protocol.reject
+        reject = connection.reject
         try:
             episode = self.player.pick(parts.path, parts.query)
         except ReplayError as exc:
