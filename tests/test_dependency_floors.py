@@ -35,7 +35,7 @@ except ModuleNotFoundError:  # Python 3.10: pytest depends on tomli there
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-OWN_RANGE_TEST = {"websockets"}  # test_websockets_lowest.py
+OWN_RANGE_TEST = {"websockets"}  # tests/test_websockets_range.py: lowest and newest per major
 # the module each direct dependency is imported as
 MODULES = {"numpy": "numpy", "pydantic": "pydantic", "click": "click", "vcrpy": "vcr",
            "pytest": "pytest", "pluggy": "pluggy", "pyyaml": "yaml", "pybase64": "pybase64"}

@@ -60,6 +60,24 @@ async def test_pings_are_answered_between_the_frames_of_a_long_run() -> None:
     assert got == [p.decode() for p in payloads]
 
 
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000, 1 << 20])
+async def test_text_frames_of_every_header_length_reach_a_websockets_client(size: int) -> None:
+    """The shell frames text itself (7-bit, 16-bit and 64-bit lengths): websockets reads them."""
+    payload = ("é" * (size // 2) + "a" * (size % 2)).encode()
+    assert len(payload) == size
+
+    async def handler(ws: WSConnection) -> None:
+        assert await ws.recv(5) == "go"
+        assert await ws.send_texts([payload, b"{}"], 5)
+        await ws.recv(5)
+
+    async with Running(handler) as run, connect(run.url, max_size=None,
+                                                **loopback_kwargs(run.url)) as ws:  # type: ignore[arg-type]
+        await ws.send("go")
+        assert await asyncio.wait_for(ws.recv(), 10) == payload.decode()
+        assert await asyncio.wait_for(ws.recv(), 10) == "{}"
+
 async def test_fragmented_messages_and_control_frames_between_fragments() -> None:
     got: list[Any] = []
 

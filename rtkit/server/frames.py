@@ -13,11 +13,13 @@ extension is negotiated through the proxy, so RSV bits are never set.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BINARY", "CLOSE", "TEXT", "FrameReader", "Message", "apply_mask", "close_frame"]
+__all__ = ["BINARY", "CLOSE", "TEXT", "FrameReader", "Message", "apply_mask", "close_frame",
+           "text_frame_header"]
 
 CONTINUATION, TEXT, BINARY, CLOSE = 0x0, 0x1, 0x2, 0x8
 _MAX_HEADER = 14  # 2 bytes, an 8-byte length, a 4-byte mask
@@ -66,6 +68,20 @@ def close_frame(code: int, reason: str, *, mask: bool) -> bytes:
         return head + payload
     key = os.urandom(4)
     return head + key + bytes(apply_mask(payload, key))
+
+
+_HEAD16 = struct.Struct("!BBH").pack
+_HEAD64 = struct.Struct("!BBQ").pack
+
+
+def text_frame_header(size: int) -> bytes:
+    """The header of a whole, unmasked text frame of `size` payload bytes (a server's, with
+    no extension negotiated), RFC 6455 section 5.2."""
+    if size < 126:
+        return bytes((0x81, size))
+    if size < 65536:
+        return _HEAD16(0x81, 126, size)
+    return _HEAD64(0x81, 127, size)
 
 
 def _frame_size(buf: bytes | bytearray) -> int | None:
