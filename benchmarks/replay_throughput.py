@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,16 +119,23 @@ def _loopback() -> dict[str, object]:
 
 async def _bare_server(events_file: str) -> None:
     """A minimal fake server sending pre-encoded frames; prints its URL, serves until killed."""
+    import inspect
+
     from websockets.asyncio.server import ServerConnection, serve
 
-    frames = [line.encode() for line in Path(events_file).read_text().splitlines()]
-    created = SESSION_CREATED.encode()
+    # pre-encoded UTF-8 sent as text: `send(data, text=True)`, from websockets 14; before that
+    # a str is the only way to send text (encoded by websockets on each send)
+    encoded = "text" in inspect.signature(ServerConnection.send).parameters
+    lines = Path(events_file).read_text().splitlines()
+    frames: list[Any] = [line.encode() for line in lines] if encoded else lines
+    created: Any = SESSION_CREATED.encode() if encoded else SESSION_CREATED
+    kwargs = {"text": True} if encoded else {}
 
     async def handler(ws: ServerConnection) -> None:
-        await ws.send(created, text=True)
+        await ws.send(created, **kwargs)
         await ws.recv()
         for data in frames:
-            await ws.send(data, text=True)
+            await ws.send(data, **kwargs)
         await ws.wait_closed()
 
     async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as srv:
