@@ -200,6 +200,7 @@ _CANON_EVENT = re.compile(rb'\{"kind":"event","conn":(0|[1-9][0-9]*),"dir":"(cli
                           rb'"t":([0-9]+(?:\.[0-9]+)?),"event":\{')
 # the start of any line CassetteWriter writes for an episode (its conn is group 1)
 _CANON_HEAD = re.compile(rb'\{"kind":"(?:event|frame|close|connect)","conn":(0|[1-9][0-9]*),')
+_CANON_HEAD_TEXT = re.compile(_CANON_HEAD.pattern.decode("ascii"))
 
 
 def _blocks(path: str | os.PathLike[str], offset: int) -> Iterator[tuple[int, bytes, int, int]]:
@@ -585,6 +586,31 @@ class Cassette:
             if payloads:  # stopped at the episode's end
                 yield ServerRun(conn, block, payloads, starts)
             return
+
+    def line_number(self, conn: int, index: int) -> int | None:
+        """The file's line number (from 1) of episode `conn`'s `index`-th line after its
+        connect line (from 0), as `rtkit validate` and editors count; None past its end.
+        Reads the episode from disk: for reports, not for the hot path."""
+        ep = self.episode(conn)
+        lineno, seen = ep.lineno - 1, -1
+        for _, text in _iter_raw_lines(self.path, ep.offset):
+            lineno += 1
+            if not text.strip():
+                continue
+            head = _CANON_HEAD_TEXT.match(text)
+            if head is not None:
+                owner: Any = int(head[1])
+            else:
+                try:
+                    owner = json.loads(text).get("conn")
+                except (ValueError, AttributeError, RecursionError):
+                    owner = None
+            if owner != conn:
+                continue
+            if seen == index:
+                return lineno
+            seen += 1
+        return None
 
     def iter_events(self, conn: int, direction: str | None = None) -> Iterator[Event]:
         """An episode's JSON events, optionally of one direction."""
