@@ -35,7 +35,7 @@ class FakeLink:
     (a `recv` whose timeout ends before then times out)."""
 
     def __init__(self, clock: FakeClock,
-                 script: list[str | bytes | Close | None | tuple[float, str]]) -> None:
+                 script: list[str | bytes | Close | tuple[float, str] | None]) -> None:
         self.clock = clock
         self.script = list(script)
         self.sent: list[tuple[float, Any]] = []

@@ -528,8 +528,8 @@ class CausalEngine:
                 continue
             if not diffs:
                 return entry, [], new, ""
-            if near is None:
-                near = (entry, diffs)
+            if near is None or len(diffs) < len(near[1]):
+                near = (entry, diffs)  # the closest: the fewest differences
         if near is not None:
             return near[0], near[1], {}, ""
         if first is not None:  # it may only come later

@@ -55,7 +55,8 @@ def _cut(value: Any, path: str, focus: dict[str, int], depth: int = 0) -> Any:
         if at is None or at < LONG_STRING - 8:
             return value[:LONG_STRING - 8] + "…"
         start = at - 16
-        return "…" + value[start:start + LONG_STRING - 16] + "…"
+        end = start + LONG_STRING - 16
+        return "…" + value[start:end] + ("…" if end < len(value) else "")
     return value
 
 

@@ -68,8 +68,9 @@ class ReplayTransport:
 
     Same engine and options as `ReplayServer` (`order`, `pace`, `audio_match`,
     `ignore_paths`, `matchers`, `timeout`, `unplayed`, `repeat`, `record_mode`). `errors`,
-    `check()` and `end()` give the mismatches to the test; `failure` is the current connection's, which rtkit's client raises
-    from its waits (with the full report) as soon as the mismatch's `error` event arrives.
+    `check()` and `end()` give the mismatches to the test; `failure` is the current
+    connection's, which rtkit's client raises from its waits (with the full report) as soon
+    as the mismatch's `error` event arrives.
     """
 
     def __init__(self, cassette: Cassette | str | os.PathLike[str], **options: Any) -> None:
