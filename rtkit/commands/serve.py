@@ -151,7 +151,7 @@ def command(cassette: Path, listen: str, pace: str, order: str, audio_match: str
     except CassetteError as exc:
         fail(str(exc))
     except ReplayError as exc:
-        if quiet:
+        if quiet or exc not in server.errors:  # not in the log (e.g. what was not played)
             click.echo(f"rtkit serve: {exc}", err=True)
         else:  # the full report is in the log above
             n = len(server.errors)
