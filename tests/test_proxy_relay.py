@@ -4,6 +4,7 @@ keepalive pings, subprotocols, stopping with open connections, a TLS upstream, b
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import ssl
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import websockets.uri
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from rtkit.audio import int16_to_base64
 from rtkit.cassette import Cassette, Event, Frame
 from rtkit.server.proxy import RecordingProxy
+from rtkit.transport.websocket import loopback_kwargs
 
 KEY = "sk-test-" + "relay-" + "r" * 30  # built at runtime: no key-shaped literal in the repo
 BIG = "A" * 200_000  # bigger than a relay chunk, so frames span chunks both ways
@@ -190,11 +191,14 @@ class ConnectProxy:
 
     def __init__(self) -> None:
         self.requests: list[str] = []
+        self.auth: list[str | None] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        line = head.split(b"\r\n", 1)[0].decode()
+        line, *fields = head.decode().split("\r\n")
         self.requests.append(line)
+        self.auth.append(next((f.split(":", 1)[1].strip() for f in fields
+                               if f.lower().startswith("proxy-authorization:")), None))
         host, port = line.split()[1].rsplit(":", 1)
         up_reader, up_writer = await asyncio.open_connection(host, int(port))
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -209,10 +213,11 @@ class ConnectProxy:
                              return_exceptions=True)
 
 
-@pytest.mark.skipif(not hasattr(websockets.uri, "get_proxy"),
-                    reason="websockets < 15 has no proxy support, so neither has the recorder")
+@pytest.mark.parametrize("userinfo", ["", "alice:s%40cret@"])
 async def test_the_upstream_is_reached_through_an_http_proxy_from_the_environment(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, userinfo: str) -> None:
+    """On every websockets release: rtkit reads the proxy settings itself (urllib's
+    getproxies / proxy_bypass) and sends its own CONNECT, with the proxy URL's credentials."""
     tunnel = ConnectProxy()
     up = Upstream()
     async with (
@@ -222,19 +227,29 @@ async def test_the_upstream_is_reached_through_an_http_proxy_from_the_environmen
         port = srv.sockets[0].getsockname()[1]
         for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
             monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("http_proxy",
-                           f"http://127.0.0.1:{tunnel_server.sockets[0].getsockname()[1]}")
+        monkeypatch.setenv("http_proxy", f"http://{userinfo}127.0.0.1:"
+                                         f"{tunnel_server.sockets[0].getsockname()[1]}")
         path = tmp_path / "proxied.jsonl"
         async with (
             RecordingProxy(path, upstream_url=f"ws://127.0.0.1:{port}/v1/realtime",
                            api_key=KEY) as proxy,
-            connect(proxy.url, proxy=None) as ws,
+            connect(proxy.url, **loopback_kwargs(proxy.url)) as ws,  # type: ignore[arg-type]
         ):
             await ws.recv()
             await ws.send('{"type":"response.create"}')
             assert json.loads(await ws.recv())["type"] == "echo"
+        monkeypatch.setenv("no_proxy", "127.0.0.1")  # bypassed: straight to the upstream
+        async with (
+            RecordingProxy(tmp_path / "direct.jsonl", api_key=KEY,
+                           upstream_url=f"ws://127.0.0.1:{port}/v1/realtime") as proxy,
+            connect(proxy.url, **loopback_kwargs(proxy.url)) as ws,  # type: ignore[arg-type]
+        ):
+            await ws.recv()
     assert tunnel.requests == [f"CONNECT 127.0.0.1:{port} HTTP/1.1"]
+    assert tunnel.auth == (["Basic " + base64.b64encode(b"alice:s@cret").decode()]
+                           if userinfo else [None])
     assert Cassette.load(path).episodes[0].n_events == 3
+    assert "alice" not in path.read_text()
 
 
 async def test_the_status_counts_events_and_output_audio_while_streaming(tmp_path: Path) -> None:

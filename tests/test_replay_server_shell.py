@@ -239,29 +239,6 @@ async def test_a_recorded_refusal_is_answered_with_its_status_or_502_when_unknow
                              "status: answered 502)")
 
 
-async def test_the_link_defers_to_websockets_when_it_has_something_queued() -> None:
-    """If websockets has bytes of its own waiting (here a ping it has not flushed), the
-    hand-framed path steps aside and sends through websockets, so nothing interleaves."""
-    from websockets.asyncio.server import ServerConnection, serve
-
-    from rtkit.server.replay_server import _WebSocketLink
-
-    payloads = [sized_event(n, k).encode() for k, n in enumerate([10, 200, 70_000, 5])]
-
-    async def handler(ws: ServerConnection) -> None:
-        ws.protocol.send_ping(b"queued")  # queued in the protocol, not yet written
-        link = _WebSocketLink(ws, timeout=5)
-        assert not link._raw_ok()
-        await link.send_run([memoryview(p) for p in payloads])
-        await ws.wait_closed()
-
-    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
-        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        async with connect(url, max_size=None, **loopback_kwargs(url)) as ws:  # type: ignore[arg-type]
-            got = [await asyncio.wait_for(ws.recv(), 10) for _ in payloads]
-    assert got == [p.decode() for p in payloads]
-
-
 async def test_on_frame_sees_every_frame_including_events_sent_in_runs(tmp_path: Path) -> None:
     path = write_sessions(tmp_path / "one.jsonl", 1, deltas=300)
     tapped: list[tuple[int, str, Any]] = []

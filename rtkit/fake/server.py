@@ -7,22 +7,26 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
+from websockets.http11 import Request, Response
 
 from rtkit.fake.connection import FakeConnection
 from rtkit.fake.handshake import read_handshake, select_subprotocol
+from rtkit.fake.info import INFO_PATH
 from rtkit.fake.script import FakeScript, ScriptSource, load_script
+from rtkit.server.wsserver import WSConnection, WSServer
+from rtkit.threads import report_loop_errors, start_thread
+from rtkit.transport.base import Close
 
 __all__ = ["ConnectionRecord", "FakeRealtimeAPI"]
 
 _log = logging.getLogger("rtkit.fake")
+MAX_MESSAGE = 64 << 20  # a larger client message fails the connection (1009)
 _TLS_HINT = ("; a TLS (wss://) client on the fake's plain ws:// port? Use a ws:// URL (see "
              "docs/fake.md for clients that force wss)")
 
@@ -90,6 +94,8 @@ class FakeRealtimeAPI:
         on_problem: Callable[[str], None] | None = None,
     ) -> None:
         self.script: FakeScript = load_script(script)
+        # the path as given, told to whoever asks (rtkit.fake.info): a recording names it
+        self.script_path = str(script) if isinstance(script, (str, os.PathLike)) else None
         self.host = host
         self.port = port
         self.api_key = api_key
@@ -100,7 +106,7 @@ class FakeRealtimeAPI:
         self.on_problem = on_problem or _log.warning
         self.connections = 0
         self.records: list[ConnectionRecord] = []
-        self._server: Server | None = None
+        self._server: WSServer | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -119,15 +125,16 @@ class FakeRealtimeAPI:
 
     async def start(self) -> None:
         """Listen (port 0 picks a free port; `.port` is the real one after this)."""
-        self._server = await serve(self._handle, self.host, self.port, max_size=None,
-                                   select_subprotocol=_select, logger=self._websockets_log())
-        self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else 0
+        self._server = await WSServer(
+            self._handle, select_subprotocol=lambda _conn, offered: select_subprotocol(offered),
+            on_request=self._info, report=self._problem,
+            max_size=MAX_MESSAGE).start(self.host, self.port)
+        self.port = self._server.port
 
     async def stop(self) -> None:
         """Close every connection (1001) and stop listening."""
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            await self._server.stop()
             self._server = None
 
     async def __aenter__(self) -> FakeRealtimeAPI:
@@ -139,9 +146,9 @@ class FakeRealtimeAPI:
 
     def __enter__(self) -> FakeRealtimeAPI:
         loop = asyncio.new_event_loop()
+        report_loop_errors(loop, self.on_problem)
         self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="rtkit-fake", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(loop.run_forever, "rtkit-fake")
         try:
             asyncio.run_coroutine_threadsafe(self.start(), loop).result(30)
         except BaseException:
@@ -160,18 +167,22 @@ class FakeRealtimeAPI:
         loop.close()
         self._loop = self._thread = None
 
-    def _websockets_log(self) -> logging.Logger:
-        """A logger for websockets that turns its handshake tracebacks into one clear line."""
-        logger = logging.Logger("rtkit.fake.websockets")  # private: not in logging's registry
-        logger.addHandler(_ProblemHandler(self.on_problem))
-        return logger
+    def _info(self, ws: WSConnection, request: Request, response: Response) -> Response | None:
+        """`GET /rtkit/fake`, not an upgrade: which script this is (rtkit.fake.info)."""
+        if request.path != INFO_PATH or response.status_code == 101:
+            return None
+        return ws.reject(200, json.dumps({"script": self.script_path}) + "\n")
+
+    def _problem(self, line: str) -> None:
+        """A connection that failed before it started: one line, no traceback."""
+        self.on_problem(line + (_TLS_HINT if "HTTP request" in line else ""))
 
     # -- connections -----------------------------------------------------------------------
 
     def _seed(self, number: int) -> str:
         return self.seed if number == 1 else f"{self.seed}#{number}"
 
-    async def _handle(self, ws: ServerConnection) -> None:
+    async def _handle(self, ws: WSConnection) -> None:
         self.connections += 1
         request = ws.request
         assert request is not None
@@ -182,21 +193,25 @@ class FakeRealtimeAPI:
         conn = FakeConnection(self.script, handshake, seed=self._seed(self.connections))
         record = ConnectionRecord(self.connections, request.path, handshake.dialect,
                                   handshake.model, ws.subprotocol, handshake.key_presented)
+        failed = True
         try:
             await self._serve(ws, conn, self.connections)
+            failed = False
         finally:
             record.client_events, record.server_events = conn.client_events, conn.server_events
             record.errors = conn.errors
             if handshake.refusal is not None:
                 record.refused = handshake.refusal.problem.code
-            # the sans-I/O protocol's: the connection object has these only from websockets 15
-            record.close_code = ws.protocol.close_code
-            record.close_reason = ws.protocol.close_reason or ""
+            if not failed:
+                await ws.closed  # the close handshake, whoever started it, has ended
+            close = ws.received_close
+            record.close_code = close.code if close is not None else 1006
+            record.close_reason = close.reason if close is not None else ""
             self.records.append(record)
             if self.on_connection is not None:
                 self.on_connection(record)
 
-    async def _serve(self, ws: ServerConnection, conn: FakeConnection, number: int) -> None:
+    async def _serve(self, ws: WSConnection, conn: FakeConnection, number: int) -> None:
         loop = asyncio.get_running_loop()
         tap = self.on_frame
 
@@ -205,54 +220,23 @@ class FakeRealtimeAPI:
                 text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
                 if tap is not None:
                     tap(number, "server", text)
-                await ws.send(text)
+                await ws.send_text(text.encode("utf-8"))
 
-        receiving: asyncio.Future[Any] | None = None
-        try:
-            await send(conn.start(loop.time()))
-            if conn.close_request is not None:
-                await ws.close(*conn.close_request)
+        await send(conn.start(loop.time()))
+        if conn.close_request is not None:
+            await ws.close(*conn.close_request)
+            return
+        while ws.open:
+            deadline = conn.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            message = await ws.recv(timeout)
+            if isinstance(message, Close):
                 return
-            while True:
-                if receiving is None:
-                    receiving = asyncio.ensure_future(ws.recv())
-                deadline = conn.next_deadline()
-                timeout = None if deadline is None else max(0.0, deadline - loop.time())
-                done, _ = await asyncio.wait({receiving}, timeout=timeout)
-                if receiving in done:
-                    message, receiving = receiving.result(), None
-                    if tap is not None:
-                        tap(number, "client", message)
-                    await send(conn.receive(message, loop.time()))
-                await send(conn.advance(loop.time()))
-        except ConnectionClosed:
-            pass
-        finally:
-            if receiving is not None:
-                receiving.cancel()
-                with contextlib.suppress(BaseException):
-                    await receiving
-
-
-class _ProblemHandler(logging.Handler):
-    """Reports websockets' errors (a failed opening handshake) as one line, no traceback."""
-
-    def __init__(self, report: Callable[[str], None]) -> None:
-        super().__init__(logging.ERROR)
-        self.report = report
-
-    def emit(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[1] if record.exc_info else None
-        cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
-        detail = f": {exc}" + (f" ({cause})" if cause is not exc else "") if exc else ""
-        hint = _TLS_HINT if "HTTP request" in detail else ""  # no HTTP request line came
-        self.report(f"{record.getMessage()}{detail}{hint}")
-
-
-def _select(connection: ServerConnection, subprotocols: Sequence[Subprotocol]
-            ) -> Subprotocol | None:
-    chosen = select_subprotocol([str(p) for p in subprotocols])
-    return Subprotocol(chosen) if chosen is not None else None
+            if message is not None:
+                if tap is not None:
+                    tap(number, "client", message)
+                await send(conn.receive(message, loop.time()))
+            await send(conn.advance(loop.time()))
 
 
 def _offered(headers: Iterable[str]) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from http import HTTPStatus
 from typing import Any
 
 __all__ = ["EpisodeRouter"]
@@ -25,6 +25,8 @@ class EpisodeRouter:
         self.recorded = recorded
         self.connections = 0
         self._server: Any = None
+        self._sides: set[Any] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.url = ""
         self.ws_base_url = ""
 
@@ -44,9 +46,11 @@ class EpisodeRouter:
         return list(getattr(self.replay, "errors", None) or [])
 
     async def __aenter__(self) -> EpisodeRouter:
-        from websockets.asyncio.server import serve
+        from rtkit.server.relay import Side
 
-        self._server = await serve(self._bridge, "127.0.0.1", 0, select_subprotocol=_first_offered)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Side("client", on_connect=self._accepted), "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
         self.ws_base_url = f"ws://127.0.0.1:{port}/v1"
         self.url = f"{self.ws_base_url}/realtime"
@@ -54,56 +58,71 @@ class EpisodeRouter:
 
     async def __aexit__(self, *exc: object) -> None:
         self._server.close()
-        await self._server.wait_closed()
+        for side in list(self._sides):
+            side.abort()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
 
-    async def _bridge(self, downstream: Any) -> None:
+    def _accepted(self, side: Any) -> None:
+        task = asyncio.ensure_future(self._bridge(side))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bridge(self, down: Any) -> None:
+        """Take the client's handshake, open the same one on the target, then relay bytes:
+        both ends are rtkit's own loopback servers, which negotiate no extension, so frames
+        are valid on both links unchanged (as in the recording proxy)."""
         from urllib.parse import urlsplit
 
-        from websockets.asyncio.client import connect
+        from websockets.server import ServerProtocol
 
-        from rtkit.transport.websocket import loopback_kwargs
+        from rtkit.server.relay import Relay
+        from rtkit.server.upstream import MAX_HEAD, Refused, open_upstream
 
-        index, self.connections = self.connections, self.connections + 1
-        target = self.replay if index < self.recorded else self.record
-        base = urlsplit(str(target.url))
-        path = downstream.request.path if downstream.request else "/v1/realtime"
-        url = f"{base.scheme}://{base.netloc}{path}"
-        headers = downstream.request.headers if downstream.request else {}
-        extra = {k: v for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS}
-        offered = [
-            p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()
-        ]
-        async with connect(
-            url,
-            additional_headers=extra,
-            subprotocols=offered or None,  # type: ignore[arg-type]
-            max_size=None,
-            compression=None,
-            **loopback_kwargs(url),
-        ) as upstream:
-            await _pump_both(downstream, upstream)
-
-
-def _first_offered(connection: Any, subprotocols: Any) -> Any:
-    return subprotocols[0] if subprotocols else None
-
-
-async def _pump_both(a: Any, b: Any) -> None:
-    """Forward frames a -> b and b -> a until either side closes, then close the other."""
-    from rtkit.transport.websocket import close_like
-
-    async def pump(src: Any, dst: Any) -> None:
+        self._sides.add(down)
+        up = None
         try:
-            async for message in src:
-                await dst.send(message)
-        except Exception:
-            pass
+            head = await asyncio.wait_for(down.read_until(b"\r\n\r\n", MAX_HEAD), 10)
+            chosen: list[str | None] = [None]
+            server = ServerProtocol(max_size=None, select_subprotocol=lambda _p, offered:
+                                    chosen[0] if chosen[0] in offered else None)  # type: ignore[arg-type,return-value]
+            server.receive_data(head or b"")
+            events = server.events_received()
+            request = events[0] if events else None
+            check = server.accept(request) if request is not None else None  # type: ignore[arg-type]
+            if check is None or check.status_code != 101:
+                if check is not None:
+                    server.send_response(check)
+                    down.write(b"".join(server.data_to_send()))
+                down.close()
+                return
+            index, self.connections = self.connections, self.connections + 1
+            target = self.replay if index < self.recorded else self.record
+            base = urlsplit(str(target.url))
+            headers = {k: v for k, v in request.headers.raw_items()  # type: ignore[union-attr]
+                       if k.lower() in _FORWARDED_HEADERS}
+            offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol")  # type: ignore[union-attr]
+                       for p in v.split(",") if p.strip()]
+            try:
+                up, chosen[0] = await open_upstream(
+                    f"{base.scheme}://{base.netloc}{request.path}", headers, offered)  # type: ignore[union-attr]
+            except Refused as exc:
+                try:
+                    status = HTTPStatus(exc.status)
+                except ValueError:
+                    status = HTTPStatus.BAD_GATEWAY
+                server.send_response(server.reject(status, exc.body or str(exc)))
+                down.write(b"".join(server.data_to_send()))
+                down.close()
+                return
+            self._sides.add(up)
+            server.send_response(server.accept(request))  # type: ignore[arg-type]
+            down.write(b"".join(server.data_to_send()))
+            relay = Relay(down, up, lambda direction, data: None, lambda direction, exc: None)
+            relay.start()
+            await relay.done
+        except (asyncio.TimeoutError, OSError):
+            down.abort()
         finally:
-            with contextlib.suppress(Exception):
-                await close_like(dst, src.close_code, src.close_reason or "")
-
-    tasks = [asyncio.ensure_future(pump(a, b)), asyncio.ensure_future(pump(b, a))]
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    await asyncio.wait(tasks, timeout=5)
-    for task in tasks:
-        task.cancel()
+            self._sides.discard(down)
+            self._sides.discard(up)

@@ -26,13 +26,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.exceptions import InvalidHandshake
-from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from rtkit.cassette import CassetteWriter, Redactor
 from rtkit.errors import CassetteError
-from rtkit.server.frames import CLOSE, TEXT, FrameReader
+from rtkit.server.frames import CLOSE, TEXT, FrameReader, close_frame
 from rtkit.server.relay import Relay, Side
 from rtkit.server.upstream import MAX_HEAD, Refused, open_upstream, upstream_request
 
@@ -233,7 +232,6 @@ class RecordingProxy:
                    f"({type(exc).__name__}: {exc}): {what!r}")
         self.errors.append(message)
         log.error("rtkit proxy: %s", message)
-        log.debug("rtkit proxy: recording failed here", exc_info=exc)
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -246,7 +244,8 @@ class RecordingProxy:
         try:
             await self._serve(down)
         except Exception as exc:  # one connection's failure ends only it
-            log.error("rtkit proxy: a connection failed: %r", exc, exc_info=exc)
+            # one line, no traceback: this may run on a background thread (rtkit.threads)
+            log.error("rtkit proxy: a connection failed: %s: %s", type(exc).__name__, exc)
             down.abort()
 
     async def _serve(self, down: Side) -> None:
@@ -417,10 +416,9 @@ class RecordingProxy:
         relay = episode.relay
         if relay is None:
             return
-        payload = Close(code, reason).serialize()
         for side, direction, mask in ((relay.down, "server", False), (relay.up, "client", True)):
             if episode.frames[direction].at_boundary:
-                side.write(Frame(Opcode.CLOSE, payload).serialize(mask=mask))
+                side.write(close_frame(code, reason, mask=mask))
             else:
                 side.abort()
 

@@ -4,184 +4,71 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-import logging
 import os
-import struct
-import sys
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Response
-from websockets.protocol import OPEN
+from websockets.http11 import Request, Response
 
 from rtkit.cassette import Cassette, Episode
 from rtkit.errors import CassetteError, ReplayError
 from rtkit.replay.player import DEFAULT_MAX_MESSAGE, CassettePlayer, LinkStalled, drive
+from rtkit.server.wsserver import Stalled, WSConnection, WSServer
+from rtkit.threads import preload
 from rtkit.transport.base import Close
-from rtkit.transport.websocket import close_like
 
 __all__ = ["ReplayServer"]
 
-WRITE_CHUNK = 64 * 1024  # one transport write per this many bytes of framed events
-YIELD_EVERY = 16  # chunks written without waiting before letting other connections run
-_HEAD_MID = struct.Struct("!BBH").pack
-_HEAD_BIG = struct.Struct("!BBQ").pack
-_HEAD_SMALL = [bytes((0x81, n)) for n in range(126)]  # FIN + text opcode, unmasked, length
 
-# websockets >= 14 sends UTF-8 bytes as a text frame (send(..., text=True)); 13 needs a str
-_SEND_TAKES_TEXT = "text" in inspect.signature(ServerConnection.send).parameters
+class _Link:
+    """The driver's link over one connection of rtkit's WebSocket shell
+    (`rtkit.server.wsserver`): recorded events go out in ~64 KB writes; a client that reads
+    nothing for `timeout` seconds while events are due makes a send raise `LinkStalled`."""
 
-
-class _HandshakeLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """websockets' server logger, minus its traceback for every refused handshake: a request
-    that reached `process_response` (426, 404, a recorded refusal) is in the console log
-    already; another failed handshake (not even HTTP) becomes one line there."""
-
-    def __init__(self, emit: Callable[[str], None]) -> None:
-        super().__init__(logging.getLogger("websockets.server"), {})
-        self.emit = emit
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if msg == "opening handshake failed":
-            connection = (kwargs.get("extra") or {}).get("websocket")
-            if getattr(connection, "response", None) is None:
-                peer = _peer(connection) if connection is not None else "?"
-                self.emit(f"{peer}: the opening handshake failed: {sys.exc_info()[1]}")
-            return
-        super().log(level, msg, *args, **kwargs)
-
-
-class _WebSocketLink:
-    """The driver's link over a websockets server connection.
-
-    Recorded events go out through a path of its own: they are framed here (unmasked server
-    text frames, FIN set, no extensions: the server negotiates none) into ~64 KB writes to the
-    connection's transport, honouring its flow control (`drain`). This is sound because it
-    only runs while websockets' own state allows a send: the connection is OPEN, websockets has
-    nothing queued to write, and no fragmented message is in progress; websockets' sends
-    (pings, pongs, the close) go through it in between whole frames. Anything else uses
-    `ServerConnection.send`.
-
-    A client that reads nothing for `timeout` seconds while events are due makes a send raise
-    `LinkStalled`.
-    """
-
-    def __init__(self, ws: ServerConnection, timeout: float) -> None:
-        self.ws = ws
+    def __init__(self, connection: WSConnection, timeout: float) -> None:
+        self.connection = connection
         self.timeout = timeout
-        self._chunks = 0
 
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
-        try:
-            return await asyncio.wait_for(self.ws.recv(), timeout)
-        except asyncio.TimeoutError:
-            return None
-        except ConnectionClosed as exc:
-            rcvd = exc.rcvd
-            return Close(rcvd.code if rcvd else None, rcvd.reason if rcvd else "", "client")
-
-    def _raw_ok(self) -> bool:
-        """Whether websockets' state lets a frame be written past it (on an open connection):
-        nothing of its own queued, no extension, no fragmented message in progress."""
-        ws = self.ws
-        protocol = ws.protocol
-        return (not protocol.writes and not protocol.extensions
-                and not protocol.expect_continuation_frame and ws.fragmented_send_waiter is None)
+        return await self.connection.recv(timeout)
 
     async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:
         if isinstance(data, str):
             data, text = data.encode("utf-8"), True
-        if text:
-            await self.send_run((data,))
-            return
-        await self._websockets_send(data, None)
-
-    async def _websockets_send(self, data: str | bytes | memoryview, text: bool | None) -> None:
-        if text and not _SEND_TAKES_TEXT:
-            data = bytes(data).decode("utf-8")
-            text = None
+        connection = self.connection
         try:
-            send = self.ws.send(data, text=True) if text else self.ws.send(data)
-            await asyncio.wait_for(send, self.timeout)
-        except asyncio.TimeoutError:
+            if text:
+                await connection.send_text(data, self.timeout)
+            else:
+                await connection.send_binary(data, self.timeout)
+        except Stalled:
             raise LinkStalled from None
-        except ConnectionClosed:
-            pass
 
     async def send_run(self, payloads: Sequence[bytes | memoryview]) -> None:
-        """Frame and write these text payloads (UTF-8 bytes) in ~64 KB writes."""
-        buf = bytearray()
-        small, mid, big = _HEAD_SMALL, _HEAD_MID, _HEAD_BIG
-        for data in payloads:
-            n = len(data)
-            buf += small[n] if n < 126 else mid(0x81, 126, n) if n < 65536 else big(0x81, 127, n)
-            buf += data
-            if len(buf) >= WRITE_CHUNK:
-                if not await self._write(buf):
-                    return
-                buf = bytearray()  # the transport may keep a view of the one written
-        if buf:
-            await self._write(buf)
-
-    async def _write(self, buf: bytearray) -> bool:
-        """Write framed events, then wait for room; False when the connection is closing."""
-        ws = self.ws
-        if ws.protocol.state is not OPEN or ws.transport.is_closing():
-            return False  # closing: the driver hears how on its next recv
-        if not self._raw_ok():  # e.g. websockets has a pong queued: send through it
-            await self._send_framed_through_websockets(buf)
-            return True
-        ws.transport.write(buf)
-        if ws.paused:
-            try:
-                await asyncio.wait_for(ws.drain(), self.timeout)
-            except asyncio.TimeoutError:
-                raise LinkStalled from None
-            except (OSError, ConnectionClosed):  # the connection was lost meanwhile
-                return False
-        else:
-            self._chunks += 1
-            if self._chunks % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let other connections (and this one's reader) run
-        return True
-
-    async def _send_framed_through_websockets(self, buf: bytearray) -> None:
-        """Send already framed events one by one through websockets (the rare fallback)."""
-        view, pos = memoryview(buf), 0
-        while pos < len(view):
-            n = view[pos + 1] & 0x7F
-            start = pos + 2
-            if n == 126:
-                n, start = int.from_bytes(view[pos + 2:pos + 4], "big"), pos + 4
-            elif n == 127:
-                n, start = int.from_bytes(view[pos + 2:pos + 10], "big"), pos + 10
-            await self._websockets_send(view[start:start + n], True)
-            pos = start + n
+        """Send these text payloads (UTF-8 bytes) in order."""
+        try:
+            await self.connection.send_texts(payloads, self.timeout)
+        except Stalled:
+            raise LinkStalled from None
 
     async def close(self, code: int | None, reason: str) -> None:
-        try:
-            await asyncio.wait_for(close_like(self.ws, code, reason), self.timeout)
-        except asyncio.TimeoutError:
-            self.ws.transport.abort()
-            raise LinkStalled from None
+        await self.connection.close(code, reason, self.timeout)
 
 
 FrameTap = Callable[[int, str, "str | bytes"], None]
 
 
-class _TappedLink(_WebSocketLink):
+class _TappedLink(_Link):
     """A link that also reports every frame, both directions, to `tap(conn, dir, frame)`
     (text frames as `str`, binary ones as `bytes`), before it is handled or sent; recorded
     events sent in runs are reported one by one."""
 
-    def __init__(self, ws: ServerConnection, timeout: float, conn: int, tap: FrameTap) -> None:
-        super().__init__(ws, timeout)
+    def __init__(self, connection: WSConnection, timeout: float, conn: int,
+                 tap: FrameTap) -> None:
+        super().__init__(connection, timeout)
         self.conn, self.tap = conn, tap
 
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
@@ -233,9 +120,8 @@ class ReplayServer:
         self.on_frame = on_frame
         self.host = host
         self.port = port
-        self._server: Server | None = None
+        self._server: WSServer | None = None
         self._episodes: dict[int, tuple[Episode, str]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._indexer: asyncio.Future[None] | None = None
         self._stopping = False
         self.cassette_error: CassetteError | None = None
@@ -280,8 +166,8 @@ class ReplayServer:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _select_subprotocol(self, connection: ServerConnection,
-                            subprotocols: Any) -> str | None:
+    def _select_subprotocol(self, connection: WSConnection,
+                            subprotocols: Sequence[str]) -> str | None:
         if not subprotocols:
             return None
         request = connection.request
@@ -296,24 +182,25 @@ class ReplayServer:
                 return choice
         return None
 
-    def _process_response(self, connection: ServerConnection, request: Any,
-                          response: Response) -> Response | None:
-        """Choose the episode once websockets has accepted the upgrade (status 101)."""
-        peer = _peer(connection)
+    def _on_request(self, connection: WSConnection, request: Request,
+                    response: Response) -> Response | None:
+        """Choose the episode once the request is a valid upgrade (status 101)."""
+        peer = connection.peer
         if response.status_code != 101:
             self.player.emit(f"{peer}: GET {request.path}: answered HTTP {response.status_code} "
                              f"{response.reason_phrase} (not a WebSocket upgrade; no episode "
                              "used)")
             return None
         parts = urlsplit(request.path)
+        reject = connection.reject
         try:
             episode = self.player.pick(parts.path, parts.query)
         except ReplayError as exc:
             self.player.emit(f"{peer}: GET {request.path}: answered HTTP 404: {exc}")
-            return connection.respond(HTTPStatus.NOT_FOUND, str(exc) + "\n")
+            return reject(HTTPStatus.NOT_FOUND, str(exc) + "\n")
         except CassetteError as exc:
             self.player.emit(f"{peer}: GET {request.path}: answered HTTP 500: {exc}")
-            return connection.respond(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc) + "\n")
+            return reject(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc) + "\n")
         label = f"#{self.player.connections}"
         status = episode.connect.status
         if status != 101:
@@ -328,22 +215,21 @@ class ReplayServer:
         self._episodes[id(connection)] = (episode, label)
         return None
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        chosen = self._episodes.pop(id(ws), None)
+    async def _handle(self, connection: WSConnection) -> None:
+        chosen = self._episodes.pop(id(connection), None)
         if chosen is None:
             return
         episode, label = chosen
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+        tap, timeout = self.on_frame, self.player.timeout
+        link = _Link(connection, timeout) if tap is None else \
+            _TappedLink(connection, timeout, episode.conn, tap)
         try:
-            tap, timeout = self.on_frame, self.player.timeout
-            link = _WebSocketLink(ws, timeout) if tap is None else \
-                _TappedLink(ws, timeout, episode.conn, tap)
             await drive(self.player, self.player.engine(episode), link, label)
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
+        except Exception as exc:  # a fault of rtkit's: the shell answers 1011 and one line
+            self.player.errors.append(ReplayError(
+                f"Replay in {self.player.path}, episode (conn) {episode.conn}: rtkit failed "
+                f"({type(exc).__name__}: {exc}); the connection was closed with 1011."))
+            raise
 
     def _index_in_background(self) -> None:
         try:
@@ -354,27 +240,24 @@ class ReplayServer:
 
     async def start(self) -> ReplayServer:
         """Start listening (the context manager calls this)."""
-        self._server = await serve(
-            self._handle, self.host, self.port,
-            process_response=self._process_response,
-            select_subprotocol=self._select_subprotocol,
+        self._server = await WSServer(
+            self._handle, on_request=self._on_request,
+            select_subprotocol=self._select_subprotocol, report=self.player.emit,
             # oversize messages get the API's error event, not a close; far larger ones 1009
             max_size=4 * max(self.player.max_message, DEFAULT_MAX_MESSAGE),
-            compression=None,
-            logger=_HandshakeLog(self.player.emit),
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        ).start(self.host, self.port)
+        self.port = self._server.port
         if self.cassette.lazy:
+            preload()  # the indexing thread imports nothing (rtkit.threads says why)
             self._indexer = asyncio.get_running_loop().run_in_executor(
                 None, self._index_in_background)
         return self
 
     async def stop(self) -> None:
-        """Stop serving; connections still open are closed."""
+        """Stop serving; connections still open are closed (1001)."""
         self._stopping = True
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            await self._server.stop()
             self._server = None
         if self._indexer is not None:
             await self._indexer
@@ -392,13 +275,6 @@ class ReplayServer:
             first = self.errors[0]
             self.player.reported(first)
             raise first from exc
-
-
-def _peer(connection: Any) -> str:
-    address = connection.remote_address
-    if isinstance(address, tuple) and len(address) >= 2:
-        return f"{address[0]}:{address[1]}"
-    return str(address or "?")
 
 
 def _refusal(status: int) -> Response:

@@ -5,22 +5,28 @@ client protocol, so that an upstream's refusal comes back as its own status and 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import ssl
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import urllib.request
+from importlib import metadata
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus, InvalidURI
-from websockets.http11 import USER_AGENT
+from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 
+from rtkit import __version__
 from rtkit.cassette.redact import DROPPED_HEADERS, INSECURE_KEY_PROTOCOL
 from rtkit.server.relay import Side
 
 __all__ = ["MAX_HEAD", "Refused", "open_upstream", "upstream_request"]
 
 MAX_HEAD = 1 << 16  # largest HTTP handshake head accepted
+# what the upstream sees as the client: rtkit's recorder (the app's own User-Agent is not sent)
+USER_AGENT = f"rtkit/{__version__} (recording proxy; websockets/{metadata.version('websockets')})"
 _AUTH_HEADERS = frozenset({"authorization", "api-key"})
 
 
@@ -62,27 +68,43 @@ def upstream_request(upstream_url: str, api_key: str | None, path: str, query: s
 
 
 def _proxy_for(uri: WebSocketURI) -> str | None:
-    """The proxy for `uri` from HTTPS_PROXY / HTTP_PROXY / NO_PROXY, read as websockets reads
-    them (websockets < 15 has no proxy support, and neither has the proxy then)."""
-    try:
-        from websockets.uri import get_proxy
-    except ImportError:
+    """The proxy for `uri` from the environment (WS_PROXY / WSS_PROXY, HTTPS_PROXY,
+    HTTP_PROXY, NO_PROXY), chosen as websockets' own client chooses it, read with urllib's
+    public `getproxies` / `proxy_bypass`."""
+    if urllib.request.proxy_bypass(f"{uri.host}:{uri.port}"):
         return None
-    return get_proxy(uri)
+    proxies = urllib.request.getproxies()
+    schemes = ["wss", "socks", "https"] if uri.secure else ["ws", "socks", "https", "http"]
+    for scheme in schemes:
+        proxy = proxies.get(scheme)
+        if proxy:
+            return "socks5h://" + proxy[7:] if scheme == "socks" and \
+                proxy.startswith("http://") else proxy
+    return None
+
+
+def _connect_request(proxy: SplitResult, uri: WebSocketURI) -> bytes:
+    """The CONNECT request for `uri` through an HTTP proxy (Basic credentials from its
+    URL's userinfo, as curl and websockets send them)."""
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    lines = [f"CONNECT {host}:{uri.port} HTTP/1.1", f"Host: {host}:{uri.port}",
+             f"User-Agent: {USER_AGENT}"]
+    if proxy.username is not None:
+        pair = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}".encode()
+        lines.append(f"Proxy-Authorization: Basic {base64.b64encode(pair).decode()}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def _tunnel(proxy_url: str, uri: WebSocketURI, timeout: float = 15.0) -> socket.socket:
     """A socket to the upstream through an HTTP proxy (CONNECT), opened in a thread."""
-    from websockets.asyncio.client import prepare_connect_request
-    from websockets.uri import parse_proxy
-
-    proxy = parse_proxy(proxy_url)
-    if proxy.scheme != "http":
-        raise Refused(502, "", f"the {proxy.scheme} proxy {proxy_url} is not supported by the "
+    proxy = urlsplit(proxy_url)
+    if proxy.scheme != "http" or not proxy.hostname:
+        raise Refused(502, "", f"the proxy {_without_userinfo(proxy)} is not supported by the "
                                "recording proxy (http:// proxies are); unset it for rtkit")
-    sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
+    address = (proxy.hostname, proxy.port or 80)
+    sock = socket.create_connection(address, timeout=timeout)
     try:
-        sock.sendall(prepare_connect_request(proxy, uri, USER_AGENT))
+        sock.sendall(_connect_request(proxy, uri))
         head = b""
         while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:
             data = sock.recv(4096)
@@ -92,13 +114,20 @@ def _tunnel(proxy_url: str, uri: WebSocketURI, timeout: float = 15.0) -> socket.
         status = head.split(b"\r\n", 1)[0].decode("latin-1")
         parts = status.split(" ", 2)
         if len(parts) < 2 or not parts[1].startswith("2"):
-            raise Refused(502, "", f"the proxy {proxy.host}:{proxy.port} refused CONNECT to "
+            raise Refused(502, "", f"the proxy {address[0]}:{address[1]} refused CONNECT to "
                                    f"{uri.host}:{uri.port}: {status or 'no answer'}")
         sock.settimeout(None)
         return sock
     except BaseException:
         sock.close()
         raise
+
+
+def _without_userinfo(url: SplitResult) -> str:
+    netloc = url.hostname or ""
+    if url.port:
+        netloc += f":{url.port}"
+    return urlunsplit(url._replace(netloc=netloc))
 
 
 async def open_upstream(url: str, headers: dict[str, str], protocols: list[str]
@@ -155,4 +184,6 @@ async def open_upstream(url: str, headers: dict[str, str], protocols: list[str]
             body = bytes(exc.response.body or b"").decode("utf-8", "replace")
             raise Refused(status, body, f"upstream {url} refused the handshake with HTTP {status}")
         raise Refused(502, "", f"cannot reach upstream {url}: {exc}")
-    return up, client.subprotocol
+    # the subprotocol the upstream chose, from its response (the protocol validated it)
+    response = next((e for e in events if isinstance(e, Response)), None)
+    return up, response.headers.get("Sec-WebSocket-Protocol") if response is not None else None

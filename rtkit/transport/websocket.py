@@ -13,25 +13,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from rtkit.errors import ConnectionRefusedByServer, NotConnectedError, TransportError
 from rtkit.transport.base import Close, ConnectRequest, Frame
 
-__all__ = ["WebSocketTransport", "close_like"]
+__all__ = ["WebSocketTransport"]
 
 MAX_FRAME = 64 * 1024 * 1024  # audio frames are large; the server enforces its own limit
-
-
-async def close_like(ws: Any, code: int | None, reason: str = "") -> None:
-    """Close `ws` the way a peer closed: `None` or 1006 (dropped) aborts the TCP connection,
-    1005 sends a close frame without a status code (as browsers and `ws` do), anything else
-    a normal close with that code and reason."""
-    if code is None or code == 1006:
-        ws.transport.abort()
-        return
-    try:
-        if code == 1005:
-            await ws.close(None)  # websockets sends an empty close frame for None
-        else:
-            await ws.close(code, reason)
-    except ConnectionClosed:
-        pass
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
