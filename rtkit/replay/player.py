@@ -11,8 +11,8 @@ How the driver closes a connection (docs/replay.md has the table):
 - 4001 `invalid_request_error.replay_timeout`: an expected client event did not come within
   `timeout` s (after an `error` event);
 - 1011 `rtkit: cannot read the cassette`: a cassette line could not be read;
-- 1011 `replay failed: <the exception>`: the replay itself failed (logged, and an error of
-  the run: `rtkit serve` exits 1);
+- 1011: the replay itself failed (a bug): the shell closes (`rtkit serve`: `rtkit: internal
+  error: <exception type>`, logged, an error of the run, exit 1);
 - no close frame (TCP reset): the client stopped reading for `timeout` s while events were due.
 
 After a mismatch or a timeout the driver keeps reading (and discarding) what the client sends
@@ -481,14 +481,9 @@ async def drive(player: CassettePlayer, engine: Engine, link: Link,
             await link.send(SendError(api_error("replay_cassette_error", str(error),
                                                 error_type="server_error")).data)
             await refuse(*CLOSE_CASSETTE_ERROR)
-    except Exception as exc:  # a bug, or a link that broke: the run has failed, say so
-        error = ReplayError(f"Replay in {player.path}, episode (conn) {engine.conn}: the "
-                            f"connection failed: {exc!r}")
-        player.errors.append(error)
+    except Exception as exc:  # a bug: the shell closes with 1011 and records the failure
         ending = f"failed ({type(exc).__name__})"
-        player.emit(f"{who}: {error}")
-        with contextlib.suppress(Exception):
-            await link.close(1011, f"replay failed: {exc!r}"[:120])
+        raise
     finally:
         player.finished(engine)
         player.emit(f"{who}: {ending}; {engine.position} client / {engine.played_server} "
