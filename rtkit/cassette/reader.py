@@ -32,7 +32,8 @@ from rtkit.errors import CassetteError
 if TYPE_CHECKING:  # numpy is imported when audio is asked for: `rtkit serve` starts faster
     import numpy as np
 
-__all__ = ["Cassette", "Episode", "ServerEventText", "ServerRun", "parse_line", "read_lines"]
+__all__ = ["Cassette", "Episode", "ServerEventText", "ServerRun", "parse_line", "read_lines",
+           "read_numbered_lines"]
 
 _EVENT_KEY = '"event":'
 OUTPUT_AUDIO_TYPES = frozenset({"response.output_audio.delta", "response.audio.delta"})
@@ -250,6 +251,12 @@ def _iter_raw_lines(path: str | os.PathLike[str], offset: int = 0) -> Iterator[t
 
 def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
     """Stream every line of a cassette, validated; the first must be the header."""
+    for _, line in read_numbered_lines(path):
+        yield line
+
+
+def read_numbered_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Line]]:
+    """`read_lines` with each line's number in the file (from 1, as editors count)."""
     lineno = 0
     seen = False  # a line that is not blank
     try:
@@ -260,7 +267,7 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
             seen = True
             if (lineno == 1) != isinstance(line, Header):
                 raise _error(path, lineno, "the first line must be the header, and only it")
-            yield line
+            yield lineno, line
     except FileNotFoundError:
         raise CassetteError(f"{path}: no such cassette") from None
     except UnicodeDecodeError as exc:
