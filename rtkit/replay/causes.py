@@ -312,7 +312,7 @@ class CausalTable:
             if kind == "input_audio_buffer.committed" and isinstance(event.get("item_id"), str):
                 self._server_items.add(event["item_id"])
                 self._committed.add(event["item_id"])
-            answered = self._answer(ANSWERS[kind], _server_item_id(kind, event))
+            answered = self._answer(ANSWERS[kind], _item_id(kind, event))
             thread = "input" if kind.startswith("input_audio_buffer.") else ""
             if answered is not None:
                 return ServerGate(answers=answered, thread=thread)
@@ -401,18 +401,13 @@ class CausalTable:
             announced.setdefault(value, number)
 
 
+_ITEM_IN_ITEM = frozenset({"conversation.item.create", "conversation.item.retrieved"})
+
+
 def _item_id(kind: str, event: dict[str, Any]) -> str | None:
-    """The item a client event is about (what its answer names)."""
-    if kind == "conversation.item.create":
-        item = event.get("item")
-        value = item.get("id") if isinstance(item, dict) else None
-    else:
-        value = event.get("item_id")
-    return value if isinstance(value, str) and value else None
-
-
-def _server_item_id(kind: str, event: dict[str, Any]) -> str | None:
-    if kind == "conversation.item.retrieved":
+    """The item an event is about: `item.id` for an item it carries (a client's
+    `conversation.item.create`, the server's `conversation.item.retrieved`), else `item_id`."""
+    if kind in _ITEM_IN_ITEM:
         item = event.get("item")
         value = item.get("id") if isinstance(item, dict) else None
     else:
