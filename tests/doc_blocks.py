@@ -171,6 +171,11 @@ _RULES: list[tuple[str, re.Pattern[str], str]] = [
      "crossed the recorder",
      re.compile(r"(closed by rtkit \(4000 invalid_request_error\.replay_mismatch\); "
                 r"\d+ client / )\d+( server event\(s\) played)"), r"\1<n>\2"),
+    ("the cassette line of the recorded event a mismatch report names, in a fresh recording: "
+     "the server events that crossed the client's events on their way through the recorder "
+     "put it a line earlier or later",
+     re.compile(r"(\(the episode's client event #\d+, (?!cassettes/)\S+\.jsonl:)\d+\)"),
+     r"\1<line>)"),
     ("the event_id the client made up, in a mismatch report's `actual:` line",
      re.compile(r'^(\s*actual:\s+\{"event_id": ")evt_\w+"', re.M), r'\1<client id>"'),
 ]

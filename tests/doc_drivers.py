@@ -135,6 +135,27 @@ def serve_unplayed(session: DocSession) -> list[str]:
     return _serve([TEXT_TURN, "--quiet"], client, None)
 
 
+def serve_repeat(session: DocSession) -> list[str]:
+    """`rtkit serve --repeat` and the same client twice: the second run gets the episode
+    again (without --repeat, a 404)."""
+    def client(url: str) -> None:
+        for _ in range(2):
+            answer = asyncio.run(_ask(url, "What is the capital of France?"))
+            assert answer == "The capital of France is Paris.", answer
+
+    server = Server(["serve", TEXT_TURN, "--repeat"], ROOT, _env())
+    try:
+        server.start()
+        assert server.url is not None
+        client(server.url)
+        lines = _until(server, "closed by") + _until(server, "closed by")
+        code, rest = server.stop(signal.SIGINT)
+        assert code == 0, "\n".join(lines + rest)
+        return lines + rest
+    finally:
+        server.kill()
+
+
 def replay_mismatch(session: DocSession) -> list[str]:
     """The exception rtkit's client raises when it asks about Italy (ReplayTransport)."""
     from rtkit import CannotOverwriteExistingCassetteException, RealtimeClient, ReplayTransport
@@ -248,6 +269,7 @@ WITH: dict[str, Callable[[DocSession, Server], list[str]]] = {
 OUTPUTS: dict[str, Callable[[DocSession], list[str]]] = {
     "serve-follows-cassette": serve_follows_cassette,
     "serve-unplayed": serve_unplayed,
+    "serve-repeat": serve_repeat,
     "replay-mismatch": replay_mismatch,
     "assertion-failure": assertion_failure,
 }

@@ -197,7 +197,7 @@ async def test_replay_transport_closes_when_the_replay_fails_without_a_close() -
     waiting = asyncio.ensure_future(client.wait_for_next_completed_item())  # no timeout
     await asyncio.sleep(0)
 
-    def broken(data: Any) -> Any:
+    def broken(*args: Any) -> Any:
         raise RuntimeError("engine bug")
 
     assert transport._engine is not None

@@ -41,7 +41,8 @@ compared line by line; a `...` line stands for any number of lines, and only wha
 is replaced on both sides (tests/doc_blocks.py's rules: dates and times, rtkit's version,
 pids, pytest's run time, an inspect timeline's times and the order of its opening
 `session.created` / `session.update`, how many server events a replay had sent when a mismatch
-ended it, a client's own event ids, a client's loopback port).
+ended it, the cassette line a mismatch report names, a client's own event ids, a client's
+loopback port).
 """
 
 from __future__ import annotations

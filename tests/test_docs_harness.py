@@ -67,6 +67,12 @@ def test_matching_and_the_normalisation_rules() -> None:
     assert normalise(served.format(52)) != normalise(served.format(51))  # only on a mismatch
     assert normalise('  expected: {"event_id": "evt_L4E3d5kWWYaMphAWZ"') == \
         '  expected: {"event_id": "evt_L4E3d5kWWYaMphAWZ"'  # the recorded one must match
+    named = "does not match the recorded 'x' (the episode's client event #4, {}:{})."
+    assert normalise(named.format("first.jsonl", 25)) == normalise(named.format("first.jsonl", 24))
+    assert normalise(named.format("cassettes/ga/t.jsonl", 6)) != \
+        normalise(named.format("cassettes/ga/t.jsonl", 7))  # a shipped cassette's is exact
+    assert normalise(named.format("first.jsonl", 25).replace("#4", "#5")) != \
+        normalise(named.format("first.jsonl", 25))  # and the event's number always
 
 
 def test_blocks_markers_and_commands(tmp_path: Path) -> None:

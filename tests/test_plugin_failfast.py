@@ -103,7 +103,11 @@ def test_a_mismatch_fails_the_test_at_once(project: pytest.Pytester) -> None:
     reported = [line for line in result.stdout.lines if line.startswith("E ")
                 and "CannotOverwriteExistingCassetteException: Replay mismatch" in line]
     assert len(reported) == 4, reported
-    assert "conversation.item.create" in out and "got 'response.create'" in out
+    # the rtkit client's changed question; the raw clients' response.create before the
+    # user message it answers
+    assert "expected 'What is the capital of France?', got 'And Italy?'" in out
+    assert "came too early: the recorded 'response.create' it matches comes only after the " \
+        "recorded 'conversation.item.create'" in out
     # the report shows the test's own line, not rtkit's or asyncio's frames
     result.stdout.fnmatch_lines(["*await rt_client.wait_for_next_completed_item(timeout=30)",
                                  "E*CannotOverwriteExistingCassetteException*"])

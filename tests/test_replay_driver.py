@@ -30,9 +30,12 @@ class FakeClock:
 
 
 class FakeLink:
-    """Client frames are scripted; `None` in the script means "the client went quiet"."""
+    """Client frames are scripted; `None` in the script means "the client went quiet" (for
+    one `recv`, which then times out), `(t, frame)` a frame that arrives at clock time `t`
+    (a `recv` whose timeout ends before then times out)."""
 
-    def __init__(self, clock: FakeClock, script: list[str | bytes | Close | None]) -> None:
+    def __init__(self, clock: FakeClock,
+                 script: list[str | bytes | Close | tuple[float, str] | None]) -> None:
         self.clock = clock
         self.script = list(script)
         self.sent: list[tuple[float, Any]] = []
@@ -43,7 +46,16 @@ class FakeLink:
         self.timeouts.append(timeout)
         if not self.script:
             return Close(1000, "", "client")
-        frame = self.script.pop(0)
+        frame = self.script[0]
+        if isinstance(frame, tuple):
+            at, data = frame
+            if timeout is not None and self.clock.now + timeout < at:
+                self.clock.now += timeout
+                return None
+            self.clock.now = max(self.clock.now, at)
+            self.script.pop(0)
+            return data
+        self.script.pop(0)
         if frame is None and timeout is not None:
             self.clock.now += timeout
         return frame
@@ -75,21 +87,56 @@ def player(path: Path, clock: FakeClock, **options: Any) -> CassettePlayer:
     return p
 
 
-@pytest.mark.parametrize(("pace", "sleeps"), [
-    ("instant", []),
-    ("recorded", [0.2, 0.8]),
-    ("4x", [0.05, 0.2]),
+@pytest.mark.parametrize("order", ["causal", "strict"])
+@pytest.mark.parametrize(("pace", "times", "sleeps"), [
+    ("instant", [0, 0, 0], []),
+    ("recorded", [0, 0.2, 1.0], [0.2, 0.8]),
+    ("4x", [0, 0.05, 0.25], [0.05, 0.2]),
 ])
-async def test_pacing_follows_recorded_gaps(tmp_path: Path, pace: str, sleeps: list[float]) -> None:
+async def test_pacing_follows_recorded_gaps(tmp_path: Path, pace: str, times: list[float],
+                                            sleeps: list[float], order: str) -> None:
     clock = FakeClock()
-    p = player(cassette(tmp_path), clock, pace=pace)
-    link = FakeLink(clock, ['{"type":"response.create"}'])
+    p = player(cassette(tmp_path), clock, pace=pace, order=order)
+    link = FakeLink(clock, ['{"type":"response.create"}', None, None, None])
     await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
     assert [e["type"] for _, e in link.sent] == ["session.created", "response.created",
                                                  "response.done"]
-    assert clock.sleeps == sleeps
+    assert [round(t, 6) for t, _ in link.sent] == times
+    # the strict engine sleeps until a frame is due; the causal one listens meanwhile
+    assert clock.sleeps == ([] if order == "causal" else sleeps)
     assert p.errors == [] and p.unplayed_events == {}
     assert Pace.parse(pace) == p.pace
+
+
+async def test_recorded_pace_keeps_each_answer_at_its_delay_from_its_question(
+        tmp_path: Path) -> None:
+    """A client event that comes while a paced frame is still due is matched when it comes;
+    its answer keeps its recorded delay from it, and the rest of the response keeps its delay
+    from the `response.create` it answers (the strict engine paces from the last client
+    event instead, and shifts it)."""
+    path = tmp_path / "interleaved.jsonl"
+    with CassetteWriter(path, dialect="ga") as w:
+        w.connect(0, query="model=gpt-realtime")
+        w.event(0, "server", 0, '{"type":"session.created"}')
+        w.event(0, "client", 100, '{"type":"response.create"}')
+        w.event(0, "server", 300, '{"type":"response.created"}')
+        w.event(0, "client", 400, '{"type":"session.update","session":{"type":"realtime"}}')
+        w.event(0, "server", 450, '{"type":"session.updated"}')
+        w.event(0, "server", 1100, '{"type":"response.done"}')
+        w.close(0, 2000, 1000, "", "client")
+    sent = {}
+    for order in ("causal", "strict"):
+        clock = FakeClock()
+        p = player(path, clock, pace="recorded", order=order)
+        update = '{"type":"session.update","session":{"type":"realtime"}}'
+        link = FakeLink(clock, [(0.0, '{"type":"response.create"}'), (0.25, update),
+                                None, None, None])
+        await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link)
+        assert p.errors == []
+        sent[order] = [(e["type"], round(t, 6)) for t, e in link.sent]
+    assert sent["causal"] == [("session.created", 0), ("response.created", 0.2),
+                              ("session.updated", 0.3), ("response.done", 1.0)]
+    assert sent["strict"][-1] == ("response.done", 0.95)
 
 
 async def test_a_client_event_that_never_comes_times_out_naming_it(tmp_path: Path) -> None:
@@ -154,7 +201,8 @@ async def test_a_mismatch_ends_the_connection_at_once_and_is_logged(tmp_path: Pa
     link = FakeLink(clock, ['{"type":"response.cancel"}', '{"type":"response.create"}'])
     await drive(p, p.engine(p.pick("/v1/realtime", "model=gpt-realtime")), link, "#1")
     assert link.closed == (4000, "invalid_request_error.replay_mismatch")
-    assert link.script == ['{"type":"response.create"}']  # closed without waiting for more
+    # the rest was read and discarded until the client's close: nothing more was sent
+    assert link.script == [] and len(link.sent) == 2
     error = link.sent[-1][1]
     assert error["error"]["message"] == str(p.errors[0])  # the full report, for the client
     assert lines[0] == f"#1 episode 0: mismatch at client event #1:\n{p.errors[0]}"

@@ -1,8 +1,8 @@
-"""Id rebinding, sans-I/O: values the client invents (ids under `id` / `*_id` keys at any
-depth, its own `event_id`) are bound and rewritten into later server events wherever they sit;
-anything else that differs, and an id the server had announced, stays a mismatch. Plain
-events, no sockets; the last tests replay the same from a cassette file (server events in
-runs, as `rtkit serve` reads them)."""
+"""Id rebinding, sans-I/O, in both engines (strict and causal order): values the client
+invents (ids under `id` / `*_id` keys at any depth, its own `event_id`) are bound and
+rewritten into later server events wherever they sit; anything else that differs, and an id
+the server had announced, stays a mismatch. Plain events, no sockets; the last tests replay
+the same from a cassette file (server events in runs, as `rtkit serve` reads them)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,17 @@ from typing import Any
 import pytest
 
 from rtkit.cassette import CassetteWriter, Event
+from rtkit.replay.causal import CausalEngine
 from rtkit.replay.engine import ReplayEngine, SendError, SendFrame, SendRun
-from rtkit.replay.player import CassettePlayer
+from rtkit.replay.player import CassettePlayer, Engine
+
+ENGINES: dict[str, Any] = {"strict": ReplayEngine, "causal": CausalEngine}
+
+
+@pytest.fixture(params=["strict", "causal"])
+def order(request: pytest.FixtureRequest) -> str:
+    """Both engines bind and rewrite ids the same way."""
+    return str(request.param)
 
 
 def c(t: float, **event: Any) -> Event:
@@ -50,8 +59,8 @@ LIVEKIT = [
 ]
 
 
-def test_a_client_event_id_in_metadata_is_bound_and_echoed_back() -> None:
-    engine = ReplayEngine(LIVEKIT)
+def test_a_client_event_id_in_metadata_is_bound_and_echoed_back(order: str) -> None:
+    engine = ENGINES[order](LIVEKIT)
     engine.start()
     mine = "response_create_9e7e42"
     out = sent(engine.receive(json.dumps({
@@ -64,7 +73,7 @@ def test_a_client_event_id_in_metadata_is_bound_and_echoed_back() -> None:
     assert engine.bindings == {"response_create_1866aa": mine}
 
 
-def test_the_clients_event_id_is_echoed_in_error_event_id() -> None:
+def test_the_clients_event_id_is_echoed_in_error_event_id(order: str) -> None:
     lines = [
         c(1, type="conversation.item.delete", event_id="evt_recorded", item_id="item_gone"),
         s(2, type="error", event_id="event_E1",
@@ -72,7 +81,7 @@ def test_the_clients_event_id_is_echoed_in_error_event_id() -> None:
                  "message": "Item 'item_gone' not found.", "event_id": "evt_recorded"}),
         s(3, type="rate_limits.updated", event_id="event_E2", note="evt_recorded"),
     ]
-    engine = ReplayEngine(lines)
+    engine = ENGINES[order](lines)
     engine.start()
     out = sent(engine.receive(json.dumps({"type": "conversation.item.delete",
                                           "event_id": "evt_mine", "item_id": "item_gone"})))
@@ -81,14 +90,14 @@ def test_the_clients_event_id_is_echoed_in_error_event_id() -> None:
     assert out[1]["note"] == "evt_recorded"  # an event_id is echoed in error events only
 
 
-def test_a_custom_id_field_is_rewritten_wherever_the_server_echoes_it() -> None:
+def test_a_custom_id_field_is_rewritten_wherever_the_server_echoes_it(order: str) -> None:
     lines = [
         c(1, type="response.create", response={"metadata": {"topic_id": "topic_rec_0001"}},
           request_id="req_rec_77"),
         s(2, type="response.created", response={"id": "resp_1", "metadata": {
             "topic_id": "topic_rec_0001"}}, x_trace=["req_rec_77", {"deep": "topic_rec_0001"}]),
     ]
-    engine = ReplayEngine(lines)
+    engine = ENGINES[order](lines)
     engine.start()
     (out,) = sent(engine.receive(json.dumps({
         "type": "response.create", "response": {"metadata": {"topic_id": "topic_new_9999"}},
@@ -119,9 +128,9 @@ TOOL_TURN = [
 ]
 
 
-def play_tool_turn(change: Any = None, at: int = -1) -> ReplayEngine:
+def play_tool_turn(order: str, change: Any = None, at: int = -1) -> Engine:
     """Send TOOL_TURN's client events; `change(event)` alters client event number `at`."""
-    engine = ReplayEngine(TOOL_TURN)
+    engine = ENGINES[order](TOOL_TURN)
     engine.start()
     client = [line for line in TOOL_TURN if line.dir == "client"]
     for k, line in enumerate(client):
@@ -134,8 +143,8 @@ def play_tool_turn(change: Any = None, at: int = -1) -> ReplayEngine:
     return engine
 
 
-def test_the_unchanged_tool_turn_matches() -> None:
-    engine = play_tool_turn()
+def test_the_unchanged_tool_turn_matches(order: str) -> None:
+    engine = play_tool_turn(order)
     assert engine.failure is None and engine.finished
 
 
@@ -162,9 +171,9 @@ def _voice(event: dict[str, Any]) -> None:
     (_voice, 0, "session.voice: expected 'alloy', got 'verse'"),
 ])
 def test_user_text_tool_output_and_session_fields_are_still_mismatches(
-        change: Any, at: int, needle: str) -> None:
+        order: str, change: Any, at: int, needle: str) -> None:
     # the user's text is echoed by the server later, yet it is not an id: no binding
-    engine = play_tool_turn(change, at)
+    engine = play_tool_turn(order, change, at)
     assert engine.failure is not None and needle in str(engine.failure)
     assert engine.bindings == {}
 
@@ -173,9 +182,9 @@ def test_user_text_tool_output_and_session_fields_are_still_mismatches(
     ("conversation.item.create", "call_id", "call_made_up"),
     ("conversation.item.truncate", "item_id", "item_made_up"),
 ])
-def test_an_id_the_server_announced_must_come_back_exactly(event_type: str, field: str,
+def test_an_id_the_server_announced_must_come_back_exactly(order: str, event_type: str, field: str,
                                                            value: str) -> None:
-    engine = ReplayEngine(TOOL_TURN)
+    engine = ENGINES[order](TOOL_TURN)
     engine.start()
     for line in TOOL_TURN:
         if line.dir != "client":
@@ -194,10 +203,10 @@ def test_an_id_the_server_announced_must_come_back_exactly(event_type: str, fiel
     assert engine.bindings == {}
 
 
-def test_two_recorded_ids_cannot_share_one_new_id() -> None:
+def test_two_recorded_ids_cannot_share_one_new_id(order: str) -> None:
     lines = [c(1, type="conversation.item.create", item={"id": "rec_a", "type": "message"}),
              c(2, type="conversation.item.create", item={"id": "rec_b", "type": "message"})]
-    engine = ReplayEngine(lines)
+    engine = ENGINES[order](lines)
     engine.start()
     engine.receive(json.dumps({"type": "conversation.item.create",
                                "item": {"id": "mine", "type": "message"}}))
@@ -206,8 +215,8 @@ def test_two_recorded_ids_cannot_share_one_new_id() -> None:
     assert "already stands for the recorded 'rec_a'" in str(engine.failure)
 
 
-def test_the_mismatch_error_event_carries_the_full_report() -> None:
-    engine = ReplayEngine(TOOL_TURN, cassette_path="tool.jsonl")
+def test_the_mismatch_error_event_carries_the_full_report(order: str) -> None:
+    engine = ENGINES[order](TOOL_TURN, cassette_path="tool.jsonl")
     engine.start()
     (error,) = sent(engine.receive(json.dumps({"type": "session.update", "event_id": "e9",
                                                "session": {"instructions": "x"}})))
@@ -237,8 +246,9 @@ def livekit_cassette(path: Path) -> Path:
     return path
 
 
-def test_from_a_cassette_runs_are_rewritten_only_where_the_id_sits(tmp_path: Path) -> None:
-    player = CassettePlayer.open(livekit_cassette(tmp_path / "lk.jsonl"))
+def test_from_a_cassette_runs_are_rewritten_only_where_the_id_sits(order: str,
+                                                                   tmp_path: Path) -> None:
+    player = CassettePlayer.open(livekit_cassette(tmp_path / "lk.jsonl"), order=order)
     engine = player.engine(player.pick("/v1/realtime", "model=gpt-realtime"))
     start = engine.start()
     assert [type(o) for o in start] == [SendRun]
@@ -256,11 +266,11 @@ def test_from_a_cassette_runs_are_rewritten_only_where_the_id_sits(tmp_path: Pat
     assert len(untouched) == 300
 
 
-def test_runs_and_single_events_give_the_same_bytes(tmp_path: Path) -> None:
+def test_runs_and_single_events_give_the_same_bytes(order: str, tmp_path: Path) -> None:
     path = livekit_cassette(tmp_path / "lk.jsonl")
     streams = []
     for pace in ("instant", "recorded"):
-        player = CassettePlayer.open(path, pace=pace)
+        player = CassettePlayer.open(path, pace=pace, order=order)
         engine = player.engine(player.pick("/v1/realtime", "model=gpt-realtime"))
         outputs = engine.start() + engine.receive(json.dumps(LIVEKIT[1].event))
         frames: list[bytes] = []
@@ -274,7 +284,7 @@ def test_runs_and_single_events_give_the_same_bytes(tmp_path: Path) -> None:
     assert streams[0] == streams[1] and len(streams[0]) == 304
 
 
-def test_an_id_beside_long_audio_is_found_before_or_after_it(tmp_path: Path) -> None:
+def test_an_id_beside_long_audio_is_found_before_or_after_it(order: str, tmp_path: Path) -> None:
     path = tmp_path / "audio.jsonl"
     audio = "QUJD" * 2000
     with CassetteWriter(path, dialect="ga") as w:
@@ -288,7 +298,7 @@ def test_an_id_beside_long_audio_is_found_before_or_after_it(tmp_path: Path) -> 
         w.event(0, "server", 4, json.dumps({"type": "response.output_audio.delta",
                                             "item_id": "item_other", "delta": audio}))
         w.close(0, 5, 1000, "", "client")
-    player = CassettePlayer.open(path)
+    player = CassettePlayer.open(path, order=order)
     engine = player.engine(player.pick("/v1/realtime", "model=gpt-realtime"))
     engine.start()
     out = sent(engine.receive(json.dumps({"type": "conversation.item.create",

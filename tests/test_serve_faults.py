@@ -16,12 +16,14 @@ from rtkit.transport.websocket import loopback_kwargs
 from tests.serve_helpers import QUERY, Serve, user_text, write_sessions
 
 BREAK_THE_ENGINE = """
+from rtkit.replay.causal import CausalEngine
 from rtkit.replay.engine import ReplayEngine
 
-def receive_iter(self, frame):
+def receive_iter(self, *args, **kwargs):
     raise RuntimeError("injected fault")
 
-ReplayEngine.receive_iter = receive_iter
+ReplayEngine.receive_iter = receive_iter  # --order strict
+CausalEngine.receive_iter = receive_iter  # the default
 """
 
 

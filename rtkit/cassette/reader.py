@@ -32,7 +32,8 @@ from rtkit.errors import CassetteError
 if TYPE_CHECKING:  # numpy is imported when audio is asked for: `rtkit serve` starts faster
     import numpy as np
 
-__all__ = ["Cassette", "Episode", "ServerEventText", "ServerRun", "parse_line", "read_lines"]
+__all__ = ["Cassette", "Episode", "ServerEventText", "ServerRun", "parse_line", "read_lines",
+           "read_numbered_lines"]
 
 _EVENT_KEY = '"event":'
 OUTPUT_AUDIO_TYPES = frozenset({"response.output_audio.delta", "response.audio.delta"})
@@ -200,6 +201,7 @@ _CANON_EVENT = re.compile(rb'\{"kind":"event","conn":(0|[1-9][0-9]*),"dir":"(cli
                           rb'"t":([0-9]+(?:\.[0-9]+)?),"event":\{')
 # the start of any line CassetteWriter writes for an episode (its conn is group 1)
 _CANON_HEAD = re.compile(rb'\{"kind":"(?:event|frame|close|connect)","conn":(0|[1-9][0-9]*),')
+_CANON_HEAD_TEXT = re.compile(_CANON_HEAD.pattern.decode("ascii"))
 
 
 def _blocks(path: str | os.PathLike[str], offset: int) -> Iterator[tuple[int, bytes, int, int]]:
@@ -249,6 +251,12 @@ def _iter_raw_lines(path: str | os.PathLike[str], offset: int = 0) -> Iterator[t
 
 def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
     """Stream every line of a cassette, validated; the first must be the header."""
+    for _, line in read_numbered_lines(path):
+        yield line
+
+
+def read_numbered_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Line]]:
+    """`read_lines` with each line's number in the file (from 1, as editors count)."""
     lineno = 0
     seen = False  # a line that is not blank
     try:
@@ -259,7 +267,7 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[Line]:
             seen = True
             if (lineno == 1) != isinstance(line, Header):
                 raise _error(path, lineno, "the first line must be the header, and only it")
-            yield line
+            yield lineno, line
     except FileNotFoundError:
         raise CassetteError(f"{path}: no such cassette") from None
     except UnicodeDecodeError as exc:
@@ -585,6 +593,31 @@ class Cassette:
             if payloads:  # stopped at the episode's end
                 yield ServerRun(conn, block, payloads, starts)
             return
+
+    def line_number(self, conn: int, index: int) -> int | None:
+        """The file's line number (from 1) of episode `conn`'s `index`-th line after its
+        connect line (from 0), as `rtkit validate` and editors count; None past its end.
+        Reads the episode from disk: for reports, not for the hot path."""
+        ep = self.episode(conn)
+        lineno, seen = ep.lineno - 1, -1
+        for _, text in _iter_raw_lines(self.path, ep.offset):
+            lineno += 1
+            if not text.strip():
+                continue
+            head = _CANON_HEAD_TEXT.match(text)
+            if head is not None:
+                owner: Any = int(head[1])
+            else:
+                try:
+                    owner = json.loads(text).get("conn")
+                except (ValueError, AttributeError, RecursionError):
+                    owner = None
+            if owner != conn:
+                continue
+            if seen == index:
+                return lineno
+            seen += 1
+        return None
 
     def iter_events(self, conn: int, direction: str | None = None) -> Iterator[Event]:
         """An episode's JSON events, optionally of one direction."""

@@ -8,10 +8,12 @@ from typing import Any
 
 import click
 
+from rtkit.cassette.model import Event, Frame
+from rtkit.cassette.reader import read_numbered_lines
 from rtkit.cassette.summary import EpisodeSummary, ItemSummary, read_summaries
 from rtkit.commands._common import fail, read_cassette
 
-__all__ = ["command", "describe_item", "render"]
+__all__ = ["command", "describe_item", "numbered_events", "render"]
 
 _WIDTH = 140
 
@@ -76,13 +78,39 @@ def render(path: Path, summaries: list[EpisodeSummary], header: Any) -> str:
     return "\n".join(lines)
 
 
+def numbered_events(path: Path, episode: int | None = None) -> list[str]:
+    """Every event of each episode, numbered from 1 per direction as replay's mismatch
+    reports count them ("client event #3"), with its line in the file."""
+    counts: dict[tuple[int, str], int] = {}
+    lines: dict[int, list[str]] = {}
+    for lineno, line in read_numbered_lines(path):
+        if not isinstance(line, Event | Frame) or episode not in (None, line.conn):
+            continue
+        number = counts[line.conn, line.dir] = counts.get((line.conn, line.dir), 0) + 1
+        what = line.event.get("type") if isinstance(line, Event) else None
+        what = what if isinstance(what, str) else \
+            ("(a binary frame)" if isinstance(line, Frame) and line.binary is not None
+             else "(not a JSON event)")
+        lines.setdefault(line.conn, []).append(
+            f"  {line.dir} #{number:<5} line {lineno:<6} {line.t / 1000:7.3f}  {_clip(what)}")
+    out: list[str] = []
+    for conn, found in lines.items():
+        out += ["", f"episode {conn} events (numbered per direction, as replay reports them):",
+                *found]
+    return out
+
+
 @click.command("inspect")
 @click.argument("cassette", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--episode", "episode", type=int, default=None, metavar="N",
               help="Only this episode (conn number).")
 @click.option("--counts", is_flag=True, help="Also list how many events of each type.")
-def command(cassette: Path, as_json: bool, episode: int | None, counts: bool) -> None:
+@click.option("--events", is_flag=True,
+              help="Also list every event, numbered from 1 per direction as replay's mismatch "
+                   "reports count them, with its line in the file.")
+def command(cassette: Path, as_json: bool, episode: int | None, counts: bool,
+            events: bool) -> None:
     """Show a cassette as a timeline: turns, who spoke, text and transcripts, tool calls with
     arguments and outputs, audio durations, responses, errors and timings.
 
@@ -115,3 +143,6 @@ def command(cassette: Path, as_json: bool, episode: int | None, counts: bool) ->
             click.echo(f"\nepisode {s.conn} events:")
             for name, n in s.event_counts.items():
                 click.echo(f"  {n:6d}  {name}")
+    if events:
+        for line in read_cassette(cassette, lambda p: numbered_events(p, episode)):
+            click.echo(line)

@@ -45,8 +45,18 @@ def _log(line: str) -> None:
               help="Where to listen (port 0 picks a free one).")
 @click.option("--pace", default="instant", show_default=True,
               help="instant, recorded, or a speed factor such as 4x.")
+@click.option("--order", type=click.Choice(["causal", "strict"]), default="causal",
+              show_default=True,
+              help="causal: each recorded server event waits for what it answers, and "
+                   "independent client events may come in any order; strict: the recorded "
+                   "order.")
 @click.option("--audio-match", type=click.Choice(["any", "length", "exact"]), default="any",
-              show_default=True, help="How input audio must match the recording.")
+              show_default=True,
+              help="How input audio must match the recording (compared as one stream "
+                   "between commits, however it is chunked).")
+@click.option("--audio-tolerance-ms", type=click.FloatRange(min=0), default=0.0,
+              show_default=True, metavar="MS",
+              help="With --audio-match length: how far the audio's length may differ.")
 @click.option("--ignore-path", "ignore_paths", multiple=True, metavar="PATH",
               help="A dotted path not compared in client events, e.g. session.instructions "
                    "(repeatable).")
@@ -68,12 +78,16 @@ def _log(line: str) -> None:
               help="The record mode quoted in mismatch reports.")
 @click.option("--max-connections", type=int, default=None,
               help="Exit after this many connections have ended.")
+@click.option("--repeat", is_flag=True,
+              help="When every episode recorded for a path has been played, start over "
+                   "(for an app run more than once against one rtkit serve).")
 @click.option("--quiet", "-q", is_flag=True,
               help="No console log on stderr (connections, mismatch reports as they happen).")
-def command(cassette: Path, listen: str, pace: str, audio_match: str,
-            ignore_paths: tuple[str, ...], match_on: tuple[str, ...],
-            matchers: tuple[str, ...], timeout: float, unplayed: str, max_message: int,
-            record_mode: str, max_connections: int | None, quiet: bool) -> None:
+def command(cassette: Path, listen: str, pace: str, order: str, audio_match: str,
+            audio_tolerance_ms: float, ignore_paths: tuple[str, ...],
+            match_on: tuple[str, ...], matchers: tuple[str, ...], timeout: float,
+            unplayed: str, max_message: int, record_mode: str, max_connections: int | None,
+            repeat: bool, quiet: bool) -> None:
     """Replay CASSETTE to any Realtime client, deterministically.
 
     \b
@@ -87,12 +101,19 @@ def command(cassette: Path, listen: str, pace: str, audio_match: str,
     stderr logs each connection (which episode it got, how it ended) and
     the full report of a mismatch as it happens (--quiet turns it off).
 
-    Exit status: 0 when everything matched, 1 on a mismatch or timeout (or
-    unplayed events with --unplayed fail), 2 for a missing or corrupt cassette.
+    \b
+    Run an app against it more than once: --repeat serves the episodes
+    again once all were played.
+
+    Exit status: 0 when everything matched, 1 on a mismatch or timeout, a
+    connection that failed (or unplayed events with --unplayed fail), 2 for a
+    missing or corrupt cassette.
     """
     host, port = parse_listen(listen)
     options: dict[str, Any] = {
-        "pace": pace, "unplayed": unplayed, "audio_match": audio_match, "timeout": timeout,
+        "pace": pace, "order": order, "repeat": repeat,
+        "audio_tolerance_ms": audio_tolerance_ms,
+        "unplayed": unplayed, "audio_match": audio_match, "timeout": timeout,
         "ignore_paths": ignore_paths, "match_on": match_on or ("type", "content"),
         "matchers": [_matcher(spec) for spec in matchers], "max_message": max_message,
         "record_mode": record_mode, "lazy": True, "log": None if quiet else _log,
@@ -130,7 +151,7 @@ def command(cassette: Path, listen: str, pace: str, audio_match: str,
     except CassetteError as exc:
         fail(str(exc))
     except ReplayError as exc:
-        if quiet:
+        if quiet or exc not in server.errors:  # not in the log (e.g. what was not played)
             click.echo(f"rtkit serve: {exc}", err=True)
         else:  # the full report is in the log above
             n = len(server.errors)
@@ -139,3 +160,5 @@ def command(cassette: Path, listen: str, pace: str, audio_match: str,
         sys.exit(1)
     for warning in caught:
         click.echo(f"rtkit serve: warning: {warning.message}", err=True)
+    if server.errors:  # reported already (e.g. raised by a test through check()): still a failure
+        sys.exit(1)

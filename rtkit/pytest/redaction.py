@@ -43,7 +43,8 @@ def apply_playback_filters(server: Any, redactor: Redactor) -> None:
         eng = engine(episode)
         receive = eng.receive_iter
 
-        def receive_iter(data: str | bytes) -> Iterator[Any]:
+        def receive_iter(data: str | bytes, now: float = 0.0,
+                         parsed: dict[str, Any] | None = None) -> Iterator[Any]:
             if isinstance(data, str):
                 try:
                     event = json.loads(data)
@@ -53,8 +54,9 @@ def apply_playback_filters(server: Any, redactor: Redactor) -> None:
                     red = redactor.event(data, event, "client")
                     if red is None:
                         return iter(())
-                    data = red[0]
-            return receive(data)
+                    if red[0] != data:  # changed: the engine parses the filtered event
+                        data, parsed = red[0], None
+            return receive(data, now, parsed)
 
         eng.receive_iter = receive_iter
         return eng

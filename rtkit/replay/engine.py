@@ -1,7 +1,9 @@
-"""The sans-I/O replay engine: one recorded episode, driven by the client's frames.
+"""The strict replay engine (`order="strict"`): one recorded episode, driven by the
+client's frames, in the recorded order. Also the outputs every engine gives its shells.
 
 Feed it what the client sends; it returns what the server should send next. No sockets, no
-clock: the shells (`ReplayServer`, `ReplayTransport`) move bytes and keep time.
+clock: the shells (`ReplayServer`, `ReplayTransport`) move bytes and keep time. The default
+engine is the causal one (`rtkit.replay.causal`); this one is what `order="strict"` selects.
 
 Causal gating: a recorded server event is released once every client event recorded before it
 has arrived and matched. Server events recorded before the first client event are released by
@@ -27,30 +29,33 @@ from typing import Any
 from rtkit.cassette import CloseLine, Event, Frame
 from rtkit.cassette.reader import ServerEventText, ServerRun
 from rtkit.errors import CannotOverwriteExistingCassetteException, CassetteError
-from rtkit.replay.matching import (
-    Difference,
-    MatchPolicy,
-    collect_ids,
-    compare_events,
-    rewrite_ids,
-)
+from rtkit.replay.matching import Difference, MatchPolicy, collect_ids, compare_events
+from rtkit.replay.rebinding import Rebinder
+from rtkit.replay.report import mismatch_error, preview
 
-__all__ = ["Output", "ReplayEngine", "SendClose", "SendError", "SendFrame", "SendRun"]
+__all__ = ["Line", "Output", "ReplayEngine", "SendClose", "SendError", "SendFrame", "SendRun",
+           "api_error"]
 
 Line = Event | Frame | CloseLine | ServerEventText | ServerRun
-MAX_EVENT_IDS = 4096  # client event_id bindings kept for rewriting `error` events
 MAX_REORDER = 32  # how far ahead in a run of client events an early one is looked for
 MOVABLE = "session.update"  # the client event that may move within its run
+
+
+Anchor = tuple[float, float]
+"""(recorded ms, real time in s) of the event a frame answers: a paced shell sends the frame
+recorded at `t` ms at real time `anchor[1] + (t - anchor[0]) / 1000 / speed`."""
 
 
 @dataclass(slots=True)
 class SendFrame:
     """Send this text (or bytes: a binary frame) to the client; `t` is its recorded offset in
-    ms. `text=True`: `data` is the UTF-8 bytes of a text frame (sent without decoding)."""
+    ms. `text=True`: `data` is the UTF-8 bytes of a text frame (sent without decoding).
+    `anchor` (the causal engine's): what its pacing is relative to."""
 
     data: str | bytes | memoryview
     t: float
     text: bool | None = None
+    anchor: Anchor | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +73,7 @@ class SendClose:
     code: int | None
     reason: str
     t: float
+    anchor: Anchor | None = None
 
 
 @dataclass(frozen=True)
@@ -99,10 +105,6 @@ def api_error(code: str, message: str, *, param: str | None = None,
     }
 
 
-def _quoted(value: str) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
-
-
 @dataclass
 class ReplayEngine:
     """Replays one episode. `lines` is the episode's lines after its connect line, in order
@@ -131,14 +133,13 @@ class ReplayEngine:
         self._ahead: deque[Line] = deque()  # lines read from the episode, not yet taken
         self._early: list[Line] = []  # client events matched ahead of the one still owed
         self._exhausted = False
-        self.bindings: dict[str, str] = {}
-        self.event_ids: dict[str, str] = {}  # recorded event_id -> the client's
-        self._needles: list[bytes] = []  # the rebound recorded ids, as JSON strings
+        self.rebinder = Rebinder(self.conn)
         self._consumed = 0  # recorded frames taken so far (where the history cursor must get to)
         self._history: Iterator[Line] | None = None
         self._history_at = 0
         self._announced: set[str] = set()  # ids the server sent before the current position
         self.position = 0
+        self.received = 0  # client frames matched or refused
         self.anchor_t = 0.0  # recorded time of the last matched client event
         self.failure: CannotOverwriteExistingCassetteException | None = None
         self.closed = False
@@ -162,6 +163,16 @@ class ReplayEngine:
             self._ahead.popleft()
             self._consumed += len(line) if type(line) is ServerRun else 1
         return line
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        """Recorded ids bound to the client's."""
+        return self.rebinder.bindings
+
+    @property
+    def event_ids(self) -> dict[str, str]:
+        """Recorded client event_ids bound to the client's."""
+        return self.rebinder.event_ids
 
     def _is_early(self, line: Line) -> bool:
         return any(line is early for early in self._early)
@@ -190,12 +201,13 @@ class ReplayEngine:
 
     # -- driving ---------------------------------------------------------------------------
 
-    def start(self) -> list[Output]:
+    def start(self, now: float = 0.0) -> list[Output]:
         """Outputs recorded before the first client event (e.g. `session.created`)."""
-        return list(self.start_iter())
+        return list(self.start_iter(now))
 
-    def start_iter(self) -> Iterator[Output]:
-        """`start()` as a lazy iterator: a long response is streamed, never held whole."""
+    def start_iter(self, now: float = 0.0) -> Iterator[Output]:
+        """`start()` as a lazy iterator: a long response is streamed, never held whole
+        (`now` is unused: this engine's shell paces from the last client event)."""
         return self._release()
 
     def _release(self) -> Iterator[Output]:
@@ -207,18 +219,12 @@ class ReplayEngine:
             if kind is ServerRun:  # the hot path: most of a long episode, instant pace
                 self._take()
                 self.played_server += len(line)
-                if self._needles or self.event_ids:
-                    yield SendRun(self._rewritten_run(line))
-                else:
-                    yield SendRun(line.payloads)  # byte for byte as recorded
+                yield SendRun(self.rebinder.run(line))  # byte for byte unless rebound
                 continue
             if kind is ServerEventText:  # the same, paced
                 self._take()
                 self.played_server += 1
-                data = line.data
-                if self._needles or self.event_ids:
-                    data = self._rewritten_payload(data)
-                yield SendFrame(data, line.t, True)
+                yield SendFrame(self.rebinder.payload(line.data), line.t, True)
                 continue
             if isinstance(line, CloseLine):
                 self._take()
@@ -234,77 +240,23 @@ class ReplayEngine:
                 yield SendFrame(line.binary if line.binary is not None else line.text or "",
                                 line.t)
             else:
-                yield SendFrame(self._rewritten_event(line), line.t)
-
-    # -- rewriting ids in server events ----------------------------------------------------
-
-    def _rewritten_run(self, run: ServerRun) -> Sequence[bytes | memoryview]:
-        """The run's payloads, with those that hold a rebound id (or, as an `error` event, a
-        client's event_id) rewritten. A payload is searched in place, in the file's block,
-        except inside a long `delta` / `audio` string (base64 audio cannot hold an id): the
-        cost per event stays small whatever the audio's size."""
-        block, starts, payloads = run.block, run.starts, run.payloads
-        needles = [*self._needles, b'"error"'] if self.event_ids else self._needles
-        out: list[bytes | memoryview] | None = None
-        find = block.find
-        for i, lo in enumerate(starts):
-            hi = lo + len(payloads[i])
-            head, tail = hi, hi  # search [lo, head) and [tail, hi)
-            if hi - lo > 1024:
-                cut = find(b'"delta":"', lo, lo + 512)
-                if cut < 0:
-                    cut = find(b'"audio":"', lo, lo + 512)
-                if cut >= 0:
-                    end = find(b'"', cut + 9, hi)
-                    if end - cut > 256:
-                        head, tail = cut + 9, end
-            for needle in needles:
-                if find(needle, lo, head) >= 0 or (tail < hi and find(needle, tail, hi) >= 0):
-                    if out is None:
-                        out = list(payloads)
-                    out[i] = self._rewritten_payload(payloads[i])
-                    break
-        return payloads if out is None else out
-
-    def _rewritten_payload(self, data: bytes | memoryview) -> bytes | memoryview:
-        raw = bytes(data)
-        if not any(n in raw for n in self._needles) and not (self.event_ids
-                                                            and b'"error"' in raw):
-            return data
-        text = ServerEventText(self.conn, 0.0, raw)
-        changed = self._rewrite(text.event)
-        if changed is None:
-            return data
-        return json.dumps(changed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-    def _rewritten_event(self, line: Event) -> str:
-        if not (self._needles or self.event_ids):
-            return line.raw  # byte-for-byte as recorded
-        changed = self._rewrite(line.event)
-        if changed is None:
-            return line.raw
-        return json.dumps(changed, ensure_ascii=False, separators=(",", ":"))
-
-    def _rewrite(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """`event` with recorded ids replaced by the client's (None if nothing changes)."""
-        mapping = self.bindings
-        if self.event_ids and event.get("type") == "error":
-            mapping = {**self.event_ids, **self.bindings}
-        changed = rewrite_ids(event, mapping)
-        return None if changed == event else changed
+                yield SendFrame(self.rebinder.event(line), line.t)
 
     # -- client frames ---------------------------------------------------------------------
 
-    def receive(self, data: str | bytes) -> list[Output]:
+    def receive(self, data: str | bytes, now: float = 0.0,
+                event: dict[str, Any] | None = None) -> list[Output]:
         """A client frame arrived: match it, and release what it gates.
 
         A mismatch sets `failure` and returns an `error` event for the client; once failed,
         every later frame gets an error too and nothing more is released.
         """
-        return list(self.receive_iter(data))
+        return list(self.receive_iter(data, now, event))
 
-    def receive_iter(self, data: str | bytes) -> Iterator[Output]:
-        """`receive()` with the released events as a lazy iterator.
+    def receive_iter(self, data: str | bytes, now: float = 0.0,
+                     event: dict[str, Any] | None = None) -> Iterator[Output]:
+        """`receive()` with the released events as a lazy iterator (`event`: the frame
+        already parsed, if the caller did; `now` is unused here).
 
         The frame is matched at once (`failure`, `position` and `bindings` are up to date when
         this returns); the server events it releases are read from the cassette as the
@@ -312,9 +264,10 @@ class ReplayEngine:
         """
         if self.failure is not None:
             return iter([SendError(api_error("replay_mismatch", str(self.failure)))])
+        self.received += 1
         expected = self._peek()
-        actual: dict[str, Any] | None = None
-        if isinstance(data, str):
+        actual: dict[str, Any] | None = event
+        if actual is None and isinstance(data, str):
             try:
                 parsed = json.loads(data)
                 actual = parsed if isinstance(parsed, dict) else None
@@ -325,12 +278,12 @@ class ReplayEngine:
             if same:
                 return self._matched(expected, {}, None)
             return self._mismatch(expected, actual, data, [Difference("<frame>", expected.text
-                                  if expected.binary is None else "<binary>", _preview(data))])
+                                  if expected.binary is None else "<binary>", preview(data))])
         if not isinstance(expected, Event) or expected.dir != "client":
             return self._mismatch(None, actual, data, [])
         if actual is None:
             return self._mismatch(expected, None, data, [Difference("<frame>", "a JSON event",
-                                                                    _preview(data))])
+                                                                    preview(data))])
         try:
             diffs, new = compare_events(expected.event, actual, self.policy, self.bindings,
                                         announced=self._announced_before)
@@ -405,6 +358,7 @@ class ReplayEngine:
             collect_ids(line.event, self._announced)
         except (RecursionError, CassetteError):
             return  # not an announcement anyone could have read
+
     def _matched(self, line: Event | Frame, new_bindings: dict[str, str],
                  actual: dict[str, Any] | None) -> Iterator[Output]:
         self._take()
@@ -417,16 +371,8 @@ class ReplayEngine:
     def _bind(self, line: Event | Frame, new_bindings: dict[str, str],
               actual: dict[str, Any] | None) -> None:
         """Record a matched client event: its id bindings, its event_id, the position."""
-        if new_bindings:
-            self.bindings.update(new_bindings)
-            self._needles = [_quoted(k) for k, v in self.bindings.items() if k != v]
-        if actual is not None and isinstance(line, Event):
-            recorded, sent = line.event.get("event_id"), actual.get("event_id")
-            if isinstance(recorded, str) and isinstance(sent, str) and recorded and \
-                    recorded != sent:
-                self.event_ids[recorded] = sent
-                if len(self.event_ids) > MAX_EVENT_IDS:
-                    del self.event_ids[next(iter(self.event_ids))]
+        self.rebinder.bind(line.event if isinstance(line, Event) else None, new_bindings,
+                           actual)
         self.position += 1
         self.anchor_t = max(self.anchor_t, line.t)
 
@@ -482,63 +428,3 @@ def _kind(line: Any) -> str:
         except CassetteError:  # an unreadable recorded event is still counted
             return "event"
     return "frame"
-
-
-def _preview(data: str | bytes | None, limit: int = 300) -> str:
-    if data is None:
-        return "(nothing)"
-    if isinstance(data, bytes):
-        return f"<binary frame, {len(data)} bytes>"
-    return data if len(data) <= limit else data[:limit] + "…"
-
-
-def _event_text(event: dict[str, Any] | None, limit: int = 600) -> str:
-    if event is None:
-        return "(none)"
-    shown = {k: (f"<{len(v)} base64 chars>" if k in ("audio", "delta") and isinstance(v, str)
-                 and len(v) > 64 else v) for k, v in event.items()}
-    try:
-        text = json.dumps(shown, ensure_ascii=False)
-    except (RecursionError, ValueError):
-        text = f"<an event nested too deeply to show (type {str(event.get('type'))[:60]!r})>"
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def mismatch_error(
-    *,
-    cassette_path: str,
-    conn: int,
-    position: int,
-    expected: Event | Frame | None,
-    actual: dict[str, Any] | None,
-    data: str | bytes | None,
-    diffs: list[Difference],
-    record_mode: str,
-    reason: str | None = None,
-) -> CannotOverwriteExistingCassetteException:
-    """The vcrpy-style error: where, expected vs actual, differing paths, how to fix it."""
-    got = _event_text(actual) if actual is not None else _preview(data)
-    if reason is None:
-        if expected is None:
-            reason = ("the client sent an event after the last client event recorded in this "
-                      "episode")
-        else:
-            what = expected.type if isinstance(expected, Event) else "frame"
-            reason = f"client event #{position + 1} does not match the recorded {what!r}"
-    lines = [
-        f"Replay mismatch in cassette {cassette_path}, episode (conn) {conn}: {reason}.",
-        f"  expected: {_event_text(expected.event) if isinstance(expected, Event) else _preview(getattr(expected, 'text', None))}",  # noqa: E501
-        f"  actual:   {got}",
-    ]
-    if diffs:
-        lines.append("  differences:")
-        lines += [f"    - {d}" for d in diffs[:20]]
-        if len(diffs) > 20:
-            lines.append(f"    … and {len(diffs) - 20} more")
-    lines += [
-        f"  record mode: {record_mode}",
-        "How to fix: if the app's behaviour changed on purpose, re-record the cassette "
-        "(pytest --rt-record-mode=rewrite, or rtkit record); if only volatile fields differ, "
-        "ignore them (ignore_paths=[...], audio_match='any') or register a matcher.",
-    ]
-    return CannotOverwriteExistingCassetteException("\n".join(lines))

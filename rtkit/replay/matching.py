@@ -59,21 +59,54 @@ def collect_ids(value: Any, out: set[str], key: str | None = None) -> None:
 
 @dataclass(frozen=True)
 class Difference:
-    """One differing JSON path: what the cassette has and what the client sent."""
+    """One differing JSON path: what the cassette has and what the client sent.
+
+    When both are strings, `offset` is where they first differ (0-based), and a long one is
+    shown as a window around that character, with its position (from 1)."""
 
     path: str
     expected: Any
     actual: Any
 
+    @property
+    def offset(self) -> int | None:
+        """The index of the first differing character of two strings (else None)."""
+        e, a = self.expected, self.actual
+        if not isinstance(e, str) or not isinstance(a, str) or self.path.startswith("<"):
+            return None  # not two values (a `<frame>`, `<matcher ...>`: descriptions)
+        n = min(len(e), len(a))
+        lo, hi = 0, n  # the longest common prefix, by bisection of slice comparisons
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if e[:mid] == a[:mid]:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
     def __str__(self) -> str:
         where = self.path or "<event>"
+        e, a = self.expected, self.actual
+        at = self.offset
+        if at is not None and max(len(repr(e)), len(repr(a))) > _SHORT:
+            return (f"{where}, from character {at + 1}: expected {_window(e, at)}, "
+                    f"got {_window(a, at)}")
         return f"{where}: expected {_short(self.expected)}, got {_short(self.actual)}"
 
 
 _MISSING = object()
+_SHORT = 80
+_BEFORE, _WIDTH = 24, 56  # a window: this many characters before the difference, in all
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def _window(text: str, at: int) -> str:
+    """`text` around index `at`, quoted, with … where it was cut."""
+    start = max(0, at - _BEFORE)
+    part = text[start:start + _WIDTH]
+    return f"{'…' if start else ''}{part!r}{'…' if start + _WIDTH < len(text) else ''}"
+
+
+def _short(value: Any, limit: int = _SHORT) -> str:
     if value is _MISSING:
         return "(missing)"
     try:
@@ -92,6 +125,7 @@ class MatchPolicy:
     ignore_paths: tuple[str, ...] = ()
     matchers: tuple[Matcher, ...] = ()
     match_on: tuple[str, ...] = ("type", "content")
+    audio_tolerance_ms: float = 0.0  # "length": how far the input audio's length may differ
 
     def __post_init__(self) -> None:
         if self.audio not in ("exact", "length", "any"):
@@ -99,6 +133,8 @@ class MatchPolicy:
         unknown = set(self.match_on) - {"type", "content"}
         if unknown:
             raise ValueError(f"unknown match_on entries {sorted(unknown)}; use 'type', 'content'")
+        if not self.audio_tolerance_ms >= 0:
+            raise ValueError(f"audio_tolerance_ms must be >= 0, not {self.audio_tolerance_ms!r}")
 
 
 def _never(value: str) -> bool:

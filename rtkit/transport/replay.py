@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 
 from rtkit.cassette import Cassette
 from rtkit.errors import ConnectionRefusedByServer, NotConnectedError, ReplayError
-from rtkit.replay.engine import ReplayEngine
-from rtkit.replay.player import CassettePlayer, drive
+from rtkit.replay.player import CassettePlayer, Engine, drive
 from rtkit.transport.base import Close, ConnectRequest, Frame
 
 __all__ = ["ReplayTransport"]
@@ -44,6 +43,8 @@ class _QueueLink:
             self._late_close = asyncio.get_running_loop().create_task(self.outbound.put(close))
 
     async def recv(self, timeout: float | None) -> str | bytes | Close | None:
+        if self.closed and self.inbound.empty():
+            return Close(None, "", "client")  # in-process, a close needs no handshake
         try:
             return await asyncio.wait_for(self.inbound.get(), timeout)
         except asyncio.TimeoutError:
@@ -65,17 +66,18 @@ class _QueueLink:
 class ReplayTransport:
     """A `Transport` that plays a cassette's episodes to the client, one per `connect`.
 
-    Same engine and options as `ReplayServer` (`pace`, `audio_match`, `ignore_paths`,
-    `matchers`, `timeout`, `unplayed`, `record_mode`). `errors`, `check()` and `end()` give the
-    mismatches to the test; `failure` is the current connection's, which rtkit's client raises
-    from its waits (with the full report) as soon as the mismatch's `error` event arrives.
+    Same engine and options as `ReplayServer` (`order`, `pace`, `audio_match`,
+    `ignore_paths`, `matchers`, `timeout`, `unplayed`, `repeat`, `record_mode`). `errors`,
+    `check()` and `end()` give the mismatches to the test; `failure` is the current
+    connection's, which rtkit's client raises from its waits (with the full report) as soon
+    as the mismatch's `error` event arrives.
     """
 
     def __init__(self, cassette: Cassette | str | os.PathLike[str], **options: Any) -> None:
         self.player = CassettePlayer.open(cassette, **options)
         self._link: _QueueLink | None = None
         self._task: asyncio.Task[None] | None = None
-        self._engine: ReplayEngine | None = None
+        self._engine: Engine | None = None
         self._errors_before = 0
         self._closed: Close | None = None
         self.subprotocol: str | None = None
