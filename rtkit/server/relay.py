@@ -70,7 +70,10 @@ class Side(asyncio.BufferedProtocol):
         self.eof = True
         self._wake()
         if self.relay is not None:
-            self.relay.ended(self)
+            self.relay.ended(self, half=True)
+            # a half-close: what the peer still sends (the reply to a close frame) must reach
+            # this side, so its write half stays open until the peer ends too
+            return True
         return False  # close this transport (after what it still has to write)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -140,6 +143,17 @@ class Side(asyncio.BufferedProtocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
+    def write_eof(self) -> None:
+        """Half-close: no more bytes to this side (its answer can still be read); a full
+        close where the transport cannot (TLS)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            self.close()
+
     def close(self) -> None:
         """Close after what is queued has been written (aborted if that takes too long)."""
         transport = self.transport
@@ -197,11 +211,24 @@ class Relay:
         if self.tap_first:
             self.peer(side).write(data)
 
-    def ended(self, side: Side) -> None:
-        """`side` reached its end (EOF or lost): close the other one after its queue."""
+    def ended(self, side: Side, half: bool = False) -> None:
+        """`side` reached its end: lost (close the other one after its queue), or only its
+        sending half (`half`: pass the half-close on, so that the peer's answer, such as the
+        reply to a close frame, still reaches it; both are closed once the peer ends too, or
+        after LINGER seconds)."""
         if self.first_to_end is None:
             self.first_to_end = side.direction
-        self.peer(side).close()
+        peer = self.peer(side)
+        if half and not peer.eof:
+            peer.write_eof()
+            asyncio.get_running_loop().call_later(LINGER, self._linger_over)
+            return
+        peer.close()
+        side.close()
+
+    def _linger_over(self) -> None:
+        for side in (self.down, self.up):
+            side.abort()
 
     async def _both_lost(self) -> None:
         await asyncio.gather(self.down.lost, self.up.lost)
