@@ -514,23 +514,39 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
                 raise line_error(path, lineno, f"time goes backwards in conn {conn} "
                                  f"({t} ms after {last_t[conn]} ms)")
             last_t[conn] = t
-            if line is None:
-                builder.event(direction, t, event)
-            elif isinstance(line, Event):
-                builder.event(line.dir, t, line.event)
-            elif isinstance(line, Frame):
-                builder.frame(line.dir, t)
-            elif isinstance(line, CloseLine):
-                closed.add(conn)
-                builder.close(line)
-                done[conn] = builder.finish()  # its conversation (and input audio) can go
-                builders[conn] = _FINISHED
+            try:
+                if line is None:
+                    builder.event(direction, t, event)
+                elif isinstance(line, Event):
+                    builder.event(line.dir, t, line.event)
+                elif isinstance(line, Frame):
+                    builder.frame(line.dir, t)
+                elif isinstance(line, CloseLine):
+                    closed.add(conn)
+                    builder.close(line)
+                    done[conn] = builder.finish()  # its conversation (and input audio) can go
+                    builders[conn] = _FINISHED
+            except CassetteError:
+                raise
+            except Exception as exc:  # e.g. audio that is not base64: this line's problem
+                raise _unreadable(path, lineno, exc) from None
     if header is None:
         raise CassetteError(f"{path}: {NO_HEADER}")
     for conn, builder in builders.items():
         if builder is not _FINISHED:
-            done[conn] = builder.finish()
+            try:
+                done[conn] = builder.finish()
+            except CassetteError:
+                raise
+            except Exception as exc:
+                raise _unreadable(path, lineno, exc) from None
     return header, [done[conn] for conn in sorted(done)]
+
+
+def _unreadable(path: str | os.PathLike[str], lineno: int, exc: Exception) -> CassetteError:
+    """The error for an event the summary cannot read (a bad audio payload, ...)."""
+    return line_error(path, lineno, f"cannot read this event ({type(exc).__name__}: {exc}); "
+                      "run `rtkit validate` on the cassette")
 
 
 def summarize(cassette: Cassette | str | os.PathLike[str]) -> list[EpisodeSummary]:

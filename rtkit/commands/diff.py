@@ -9,7 +9,7 @@ import click
 
 from rtkit.cassette.compare import compare_summaries
 from rtkit.cassette.summary import read_summaries
-from rtkit.commands._common import read_cassette
+from rtkit.commands._common import echo, read_cassette
 
 __all__ = ["command"]
 
@@ -38,8 +38,8 @@ def command(a: Path, b: Path) -> None:
     (_, sa), (_, sb) = read_cassette(a, read_summaries), read_cassette(b, read_summaries)
     lines = compare_summaries(sa, sb)
     if not lines:
-        click.echo(f"no conversation-level differences ({len(sa)} episode(s))")
+        echo(f"no conversation-level differences ({len(sa)} episode(s))")
         return
-    click.echo(f"--- {a}\n+++ {b}")
-    click.echo("\n".join(lines))
+    echo(f"--- {a}\n+++ {b}")
+    echo("\n".join(lines))
     sys.exit(1)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from rtkit.cassette.summary import EpisodeSummary, ItemSummary, read_summaries
-from rtkit.commands._common import fail, read_cassette
+from rtkit.commands._common import echo, fail, read_cassette
 
 __all__ = ["command", "render"]
 
@@ -110,11 +110,11 @@ def command(cassette: Path, as_json: bool, episode: int | None, counts: bool) ->
     if as_json:
         data = {"path": str(cassette), "header": header.model_dump(exclude={"kind"}),
                 "episodes": [s.to_json() for s in summaries]}
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    click.echo(render(cassette, summaries, header))
+    echo(render(cassette, summaries, header))
     if counts:
         for s in summaries:
-            click.echo(f"\nepisode {s.conn} events:")
+            echo(f"\nepisode {s.conn} events:")
             for name, n in s.event_counts.items():
-                click.echo(f"  {n:6d}  {name}")
+                echo(f"  {n:6d}  {name}")
