@@ -24,8 +24,8 @@ ERROR = re.compile(r"^rtkit: error: .+?:\d+(:\d+)?: ", re.MULTILINE)
 def _mutations(text: str, rng: random.Random) -> list[str]:
     lines = text.splitlines(keepends=True)
     out = []
-    audio = [i for i, line in enumerate(lines) if '"delta":"' in line and "audio" in line
-             or '"audio":"' in line]
+    audio = [i for i, line in enumerate(lines)
+             if ('"delta":"' in line and "audio" in line) or '"audio":"' in line]
     for i in audio[:2]:
         for bad in ("\\u0001", "\\u0000", "\\u00e9", "\\n", "\\ud800"):
             mutated = list(lines)
