@@ -136,8 +136,9 @@ class RecordingProxy:
 
     What went wrong is kept, not raised mid-session: `failures` lists refused or unreachable
     upstream handshakes (redacted: they are printed), `errors` frames that could not be
-    recorded, and `write_error` is the error that stopped the cassette being written (open connections are still relayed, new
-    ones are refused; `stop()` keeps what was written and raises `CassetteError`).
+    recorded, and `write_error` is the error that stopped the cassette being written (open
+    connections are still relayed, new ones are refused; `stop()` keeps what was written and
+    raises `CassetteError`).
     """
 
     def __init__(
