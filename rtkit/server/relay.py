@@ -44,6 +44,7 @@ class Side(asyncio.BufferedProtocol):
         self._buffer = memoryview(bytearray(CHUNK))
         self._waiter: asyncio.Future[None] | None = None
         self._pending_limit = CHUNK
+        self._eof_sent = False  # this side was half-closed: nothing more can be written
 
     # -- asyncio protocol ------------------------------------------------------------------
 
@@ -132,7 +133,8 @@ class Side(asyncio.BufferedProtocol):
     # -- control ---------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        if self.transport is not None and not self.transport.is_closing() \
+                and not self._eof_sent:
             self.transport.write(data)
 
     def pause_reading(self) -> None:
@@ -150,7 +152,9 @@ class Side(asyncio.BufferedProtocol):
         if transport is None or transport.is_closing():
             return
         if transport.can_write_eof():
-            transport.write_eof()
+            if not self._eof_sent:
+                self._eof_sent = True
+                transport.write_eof()
         else:
             self.close()
 
