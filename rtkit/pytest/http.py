@@ -41,8 +41,9 @@ class HttpRedaction:
     request carried (bearer tokens, `api-key` / `x-api-key` values).
     """
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, fresh: bool = False) -> None:
         self.redactor = redactor
+        self.fresh = fresh  # rewrite: start empty; the old file stays until the new replaces it
 
     def _learn(self, headers: Any) -> None:
         found = []
@@ -75,10 +76,9 @@ class HttpRedaction:
             elif isinstance(value, str):
                 request.headers[name] = red.text(value)
         parts = urlsplit(request.uri)
-        if parts.query:
-            query = red.query(parts.query)
-            if query != parts.query:
-                request.uri = urlunsplit(parts._replace(query=query))
+        query, path = red.query(parts.query), red.path(parts.path)
+        if query != parts.query or path != parts.path:
+            request.uri = urlunsplit(parts._replace(path=path, query=query))
         return request
 
     def before_record_response(self, response: Any) -> Any:
@@ -108,9 +108,12 @@ class HttpRedaction:
     # -- vcrpy's persister interface --------------------------------------------------------
 
     def load_cassette(self, cassette_path: Any, serializer: Any) -> Any:
-        """Load as vcrpy does."""
-        from vcr.persisters.filesystem import FilesystemPersister
+        """Load as vcrpy does (nothing in rewrite mode: the new recording replaces the file
+        when it is saved, so a run killed before that leaves the previous one)."""
+        from vcr.persisters.filesystem import CassetteNotFoundError, FilesystemPersister
 
+        if self.fresh:
+            raise CassetteNotFoundError()
         return FilesystemPersister.load_cassette(cassette_path, serializer)
 
     def save_cassette(self, cassette_path: Any, cassette_dict: Any, serializer: Any) -> None:
@@ -120,10 +123,12 @@ class HttpRedaction:
         path = Path(cassette_path)
         data = serialize(cassette_dict, serializer)
         for lineno, line in enumerate(data.splitlines(), start=1):
-            if self.redactor.find_secret(line):
+            found = self.redactor.find_leak(line)
+            if found is not None:
                 raise SecretLeakError(
-                    f"{path}: refusing to write the HTTP cassette: a live secret (an API key "
-                    f"or a request's credential) is still present at line {lineno}; filter it "
+                    f"{path}: refusing to write the HTTP cassette: a secret ({found}: an API "
+                    f"key, a request's credential or a token) is still present at line "
+                    f"{lineno}; filter it "
                     "(filter_headers, filter_query_parameters, before_record_request / "
                     "before_record_response). The previous cassette, if any, is unchanged.")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,10 +166,7 @@ def http_cassette(cassette: RtCassette, redactor: Redactor | None = None) -> Ite
 
     options = cassette.options
     path = cassette.http_path
-    if cassette.mode is RecordMode.REWRITE:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    redaction = HttpRedaction(redactor or Redactor())
+    redaction = HttpRedaction(redactor or Redactor(), fresh=cassette.mode is RecordMode.REWRITE)
     config = dict(options.vcr_config)
     config["filter_headers"] = [*_as_list(config.get("filter_headers")),
                                 *options.filter_headers]
