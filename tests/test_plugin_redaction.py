@@ -20,13 +20,12 @@ import pytest
 import vcr
 import yaml
 
-from tests.secret_scan import scan_file
-
 # kept loaded across in-process pytester runs (a C extension cannot be imported twice)
 import rtkit.client.client
 import rtkit.pytest.http
 import rtkit.server.proxy
 import rtkit.server.replay_server
+from tests.secret_scan import scan_file
 
 assert vcr and yaml and rtkit.client.client and rtkit.pytest.http
 assert rtkit.server.proxy and rtkit.server.replay_server

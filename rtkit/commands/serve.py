@@ -104,9 +104,8 @@ def command(cassette: Path, listen: str, pace: str, audio_match: str,
         "record_mode": record_mode, "lazy": True, "log": None if quiet else _log,
     }
     try:
-        from rtkit.server.replay_server import ReplayServer
-
         from rtkit.replay.filters import apply_playback_filters
+        from rtkit.server.replay_server import ReplayServer
 
         server = ReplayServer(cassette, host=host, port=port, **options)
         # what the client sends is compared as it was recorded: redacted (nor is a secret it
