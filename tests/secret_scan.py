@@ -14,7 +14,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["PLUGINS", "REGEX_PLUGINS", "scan_file", "scan_text"]
+__all__ = ["PLUGINS", "REGEX_PLUGINS", "scan_cassettes", "scan_file", "scan_text"]
+
+CASSETTE_SUFFIXES = (".jsonl", ".http.yaml")
+# a test that plants a secret on purpose, to see a scan or a refusal find it, names its file so
+PLANTED = "planted"
 
 REGEX_PLUGINS = (
     "ArtifactoryDetector", "AWSKeyDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
@@ -50,3 +54,22 @@ def scan_file(path: str | os.PathLike[str], plugins: tuple[str, ...] = PLUGINS
               ) -> list[tuple[str, int]]:
     """(secret type, line number) of each finding in the file at `path`."""
     return scan_text(Path(path).read_text(encoding="utf-8", errors="replace"), plugins)
+
+
+def scan_cassettes(root: str | os.PathLike[str]) -> list[tuple[Path, int, str]]:
+    """(file, line number, secret type) of each finding in the cassettes under `root`
+    (files named with `PLANTED` are left out)."""
+    from detect_secrets.core.scan import scan_line
+
+    found: list[tuple[Path, int, str]] = []
+    paths = [p for p in Path(root).rglob("*") if p.name.endswith(CASSETTE_SUFFIXES)
+             and PLANTED not in p.name and p.is_file()]
+    with _settings(PLUGINS):
+        for path in sorted(paths):
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            for lineno, line in enumerate(text.splitlines(), start=1):
+                found += [(path, lineno, secret.type) for secret in scan_line(line)]
+    return found
