@@ -5,7 +5,11 @@ that are valid on both links unchanged. `Side` is the asyncio protocol of one co
 first collects the bytes of its HTTP handshake (`read_until`, `read_more`), then, joined to
 its peer by `Relay`, writes every chunk it receives to the peer at once and only then hands
 it to the tap. It is a `BufferedProtocol`: the kernel copies into a fixed buffer and each
-chunk is copied once more, into the bytes that are forwarded and tapped.
+chunk is copied once more, into the bytes that are forwarded and tapped. That buffer is one per
+thread, shared by every connection: asyncio fills it and hands it back in one call
+(`get_buffer`, the read, `buffer_updated`), so no two reads ever use it at once, and a
+connection allocates no 64 KB of its own (128 KB a connection, which glibc's allocator kept
+long after the connections ended: `rtkit record` grew 130 MB per 1,000 connections).
 
 Nothing the tap does can stop the forwarding: an exception it raises goes to `on_error`
 and the next chunk is forwarded as usual. Flow control: when one side's outgoing buffer is
@@ -16,6 +20,7 @@ not read holds back its sender instead of filling the proxy's memory.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 
@@ -25,6 +30,15 @@ CHUNK = 1 << 16  # bytes read per step
 LINGER = 5.0  # seconds a closing side may take to flush before it is aborted
 
 Tap = Callable[[str, bytes], None]  # (direction, data)
+_BUFFERS = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's receive buffer (see the module docstring)."""
+    buffer: memoryview | None = getattr(_BUFFERS, "buffer", None)
+    if buffer is None:
+        buffer = _BUFFERS.buffer = memoryview(bytearray(CHUNK))
+    return buffer
 OnError = Callable[[str, BaseException], None]
 
 
@@ -41,7 +55,7 @@ class Side(asyncio.BufferedProtocol):
         self.pending = bytearray()  # bytes read before the relay starts
         self.eof = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._buffer = memoryview(bytearray(CHUNK))
+        self._buffer = _read_buffer()
         self._waiter: asyncio.Future[None] | None = None
         self._pending_limit = CHUNK
         self._eof_sent = False  # this side was half-closed: nothing more can be written
