@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from rtkit.cassette.tokens import PLACEHOLDER, find_tokens, has_gate, redact_tokens
+from rtkit.cassette.tokens import PLACEHOLDER, find_tokens, gate_pattern, has_gate, redact_tokens
 
 __all__ = ["BUILTIN_REDACTIONS", "PLACEHOLDER", "Redactor", "secret_name", "unescape"]
 
@@ -65,6 +65,7 @@ _CREDENTIAL_FIELD = re.compile(r"(?:^|[-_])(?:api[-_]?key|apikey|authorization|p
                                r"auth[-_]?token|cookie)$")
 # what every text holding such a field contains (lower-cased), besides the catalogue's gates
 _FIELD_GATES = ("uthoriz", "eaders", "ookie", "ecret")
+_ANY_GATE = gate_pattern(_FIELD_GATES)
 _URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>\\]+")
 _ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))')
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
@@ -304,7 +305,7 @@ class Redactor:
 
     def may_change(self, text: str) -> bool:
         """Cheap: False when no filter could change `text` (UTF-8 text without escapes)."""
-        if self.patterns or has_gate(text, _FIELD_GATES):
+        if self.patterns or _ANY_GATE.search(text.lower()) is not None:
             return True
         return any(needle in text for needle in self._needles)
 

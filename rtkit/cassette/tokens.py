@@ -182,6 +182,17 @@ def _gate_table() -> tuple[tuple[tuple[str, tuple[TokenRule, ...]], ...],
 _GATES, _REGEX_GATED = _gate_table()
 
 
+def gate_pattern(extra: tuple[str, ...] = ()) -> re.Pattern[str]:
+    """One regex that finds, in a lower-cased text, any rule's gate (literal or regex) or
+    one of the `extra` literals: a single pass over the text (as fast as a few `in` tests)."""
+    literals = [re.escape(gate) for gate in (*extra, *(g for g, _ in _GATES))]
+    regexes = [rule.gates.pattern for rule in _REGEX_GATED]  # type: ignore[union-attr]
+    return re.compile("|".join([*literals, *regexes]))
+
+
+_ANY_GATE = gate_pattern()
+
+
 def has_gate(text: str, extra: tuple[str, ...] = ()) -> bool:
     """Whether any rule could match `text` (a few dozen substring tests on it lower-cased):
     False means `redact_tokens` would return it unchanged. `extra`: more lower-case literals
@@ -190,11 +201,7 @@ def has_gate(text: str, extra: tuple[str, ...] = ()) -> bool:
     for gate in extra:
         if gate in low:
             return True
-    for gate, _ in _GATES:
-        if gate in low:
-            return True
-    return any(rule.gates.search(text) is not None  # type: ignore[union-attr]
-               for rule in _REGEX_GATED)
+    return _ANY_GATE.search(low) is not None
 
 
 def _gated(text: str) -> list[TokenRule]:

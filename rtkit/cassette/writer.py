@@ -115,6 +115,7 @@ class CassetteWriter:
         # the secrets a base64 payload could hold (API keys cannot: they have a "-")
         self._b64_secrets = tuple(s for s in self._secrets if not s.translate(None, _BASE64))
         self._shapes: dict[bytes, bool] = {}  # audio events' shapes checked as JSON
+        self._clean: set[bytes] = set()  # JSON strings no filter would change
         self.audio_out_chars = 0  # base64 characters of server audio taken by the fast path
         self._write(header.model_dump_json())
         if existing is not None:
@@ -308,9 +309,27 @@ class CassetteWriter:
         return known
 
     def _filtered(self, text: bytes) -> bool:
-        """Whether a filter might change `text` (UTF-8, without escapes): a user pattern, a
-        token family's or a credential field's gate, a live secret."""
-        return self.redactor.may_change(text.decode("utf-8", "replace"))
+        """Whether a filter might change `text` (JSON, UTF-8, without escapes): a user
+        pattern, a token family's or a credential field's gate, a live secret.
+
+        Each of these lies within one JSON string (a token or a field name holds no quote),
+        so the strings are checked one by one, and a string found clean is remembered: the
+        events of a stream repeat their keys, types and most ids, so most of an event is
+        never looked at twice (a gate test over the whole event costs about as much as the
+        rest of recording it)."""
+        if self.redactor.patterns:
+            return True  # a user pattern may span strings
+        clean = self._clean
+        may_change = self.redactor.may_change
+        for part in text.split(b'"')[1::2]:
+            if part in clean:
+                continue
+            if may_change(part.decode("utf-8", "replace")):
+                return True
+            if len(clean) >= 4096:
+                clean.clear()
+            clean.add(part)
+        return False
 
     def _text(self, conn: int, dir: str, t: float, frame: str) -> None:
         """The general path: parse, filter, write."""
