@@ -62,7 +62,7 @@ def _check(result: object, path: Path) -> None:
         assert ERROR.search(output), output
 
 
-@pytest.mark.parametrize("shipped", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("shipped", SHIPPED, ids=lambda p: f"{p.parent.name}-{p.stem}")
 def test_mutated_cassettes_get_an_error_never_a_traceback(shipped: Path, tmp_path: Path
                                                           ) -> None:
     rng = random.Random(shipped.name)
