@@ -25,6 +25,7 @@ _EXPORTS = {
     "Cassette": "rtkit.cassette",
     "CannotOverwriteExistingCassetteException": "rtkit.errors",
     "rt_conversation": "rtkit.assertions",
+    "use_cassette": "rtkit.outside_pytest",
 }
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "WebSocketTransport",
     "__version__",
     "rt_conversation",
+    "use_cassette",
 ]
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from rtkit.client.client import RealtimeClient
     from rtkit.client.conversation import RealtimeConversation
     from rtkit.client.event_handler import RealtimeEventHandler
+    from rtkit.outside_pytest import use_cassette
 
 
 def __getattr__(name: str) -> Any:

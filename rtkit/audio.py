@@ -1,7 +1,11 @@
-"""PCM16 audio helpers: base64 <-> int16, float <-> int16, WAV files, durations, AudioBuffer.
+"""Audio helpers: base64 <-> int16, float <-> int16, G.711, WAV files, durations, AudioBuffer.
 
 The Realtime API carries audio as base64 of little-endian signed 16-bit mono PCM at 24 kHz
-(100 ms = 2,400 samples = 4,800 bytes). Samples are numpy ``int16`` arrays throughout rtkit.
+(100 ms = 2,400 samples = 4,800 bytes), or in a phone session as G.711 μ-law / A-law at 8 kHz
+(one byte a sample; :class:`AudioFormat`, :func:`audio_format`). Samples are numpy ``int16``
+arrays throughout rtkit; every function that takes samples accepts ``int16`` arrays as they
+are, float arrays in [-1, 1] (scaled and clipped, as the seed's ``floatTo16BitPCM``) and
+PCM16 bytes, and raises ``TypeError`` naming the dtype for anything else.
 """
 
 from __future__ import annotations
@@ -11,22 +15,40 @@ import binascii
 import os
 import sys
 import wave
-from typing import TypeAlias
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
+from rtkit.g711 import G711_RATE, alaw_to_int16, int16_to_alaw, int16_to_ulaw, ulaw_to_int16
+
 __all__ = [
     "FAST_BASE64",
+    "G711_ALAW",
+    "G711_RATE",
+    "G711_ULAW",
+    "PCM16",
     "SAMPLE_RATE",
     "AudioBuffer",
+    "AudioFormat",
+    "alaw_to_int16",
+    "audio_format",
     "base64_to_int16",
+    "decode_base64",
+    "encode_base64",
     "float32_to_int16",
+    "int16_to_alaw",
     "int16_to_base64",
     "int16_to_float32",
+    "int16_to_ulaw",
+    "merge_int16_arrays",
     "ms_to_samples",
     "read_wav",
     "samples_to_ms",
+    "to_int16",
+    "ulaw_to_int16",
     "write_wav",
 ]
 
@@ -64,6 +86,17 @@ def _b64encode(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+def decode_base64(b64: str | bytes) -> bytes:
+    """The bytes of base64 text (lenient like the stdlib: characters outside the alphabet are
+    skipped); raises ``ValueError`` (``binascii.Error``) when it cannot be decoded."""
+    return _b64decode(b64)
+
+
+def encode_base64(raw: bytes | bytearray | memoryview) -> str:
+    """Base64 text of raw bytes (wire audio in any format)."""
+    return _b64encode(bytes(raw))
+
+
 def base64_to_int16(b64: str | bytes, *, copy: bool = True) -> np.ndarray:
     """Decode base64 PCM16 (little-endian) into an ``int16`` array.
 
@@ -75,20 +108,45 @@ def base64_to_int16(b64: str | bytes, *, copy: bool = True) -> np.ndarray:
     return arr.astype(np.int16) if copy else arr
 
 
-def _as_int16(samples: SamplesLike) -> np.ndarray:
+def to_int16(samples: SamplesLike) -> np.ndarray:
+    """``samples`` as ``int16``: an int16 array as it is, floats in [-1, 1] converted with
+    :func:`float32_to_int16`, bytes-like as little-endian PCM16, a list of ints checked for
+    range. A one-channel ``(frames, 1)`` array (sounddevice's shape) is flattened.
+
+    Raises ``TypeError`` naming the dtype for any other array (``int32``, ``uint8``, ``bool``:
+    convert it yourself, rtkit cannot know its scale), ``ValueError`` for more than one
+    channel, odd-length bytes or ints outside the int16 range.
+    """
     if isinstance(samples, (bytes, bytearray, memoryview)):
         raw = memoryview(samples).cast("B")
         if len(raw) % 2:
             raise ValueError(f"PCM16 bytes must have an even length, got {len(raw)}")
         return np.frombuffer(raw, dtype=_LE_INT16)
+    given_array = isinstance(samples, np.ndarray)
     arr = np.asarray(samples)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    elif arr.ndim > 1:
+        raise ValueError(f"expected mono audio, got an array of shape {arr.shape} "
+                         "(mix or pick one channel first)")
     if arr.dtype.kind == "f":
         return float32_to_int16(arr)
-    if arr.dtype != np.int16 and arr.dtype != _LE_INT16:
-        if arr.size and (arr.min() < -32768 or arr.max() > 32767):
-            raise ValueError("integer samples out of int16 range")
-        arr = arr.astype(np.int16)
-    return arr
+    if arr.dtype.kind == "i" and arr.dtype.itemsize == 2:
+        return arr  # int16 in either byte order
+    if given_array or arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"audio samples must be int16, or float in [-1, 1], or PCM16 bytes; got "
+            f"{'an array' if given_array else 'values'} of dtype {arr.dtype} (convert it "
+            "first, e.g. float32_to_int16(x / 2**31) for int32 PCM)")
+    if arr.size and (arr.min() < -32768 or arr.max() > 32767):
+        raise ValueError("integer samples out of int16 range")
+    return arr.astype(np.int16)
+
+
+
+def merge_int16_arrays(left: SamplesLike, right: SamplesLike) -> np.ndarray:
+    """A new ``int16`` array: ``left`` then ``right`` (the seed's ``mergeInt16Arrays``)."""
+    return np.concatenate([to_int16(left).astype(np.int16), to_int16(right).astype(np.int16)])
 
 
 def int16_to_base64(samples: SamplesLike) -> str:
@@ -99,7 +157,7 @@ def int16_to_base64(samples: SamplesLike) -> str:
     ``bytes``-like input is taken as raw PCM16; float arrays are converted with
     :func:`float32_to_int16`.
     """
-    arr = _as_int16(samples)
+    arr = to_int16(samples)
     return _b64encode(np.ascontiguousarray(arr, dtype=_LE_INT16).tobytes())
 
 
@@ -116,12 +174,12 @@ def float32_to_int16(x: npt.ArrayLike) -> np.ndarray:
 
 def int16_to_float32(x: SamplesLike) -> np.ndarray:
     """Convert ``int16`` samples to ``float32`` in [-1, 1) (divides by 32768)."""
-    return _as_int16(x).astype(np.float32) / np.float32(32768.0)
+    return to_int16(x).astype(np.float32) / np.float32(32768.0)
 
 
 def write_wav(path: PathLike, samples: SamplesLike, rate: int = SAMPLE_RATE) -> None:
     """Write mono PCM16 samples to a WAV file."""
-    arr = _as_int16(samples)
+    arr = to_int16(samples)
     with wave.open(os.fspath(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -193,7 +251,7 @@ class AudioBuffer:
         if type(samples) is np.ndarray and samples.dtype == np.int16 and samples.ndim == 1:
             arr = samples  # fast path: the common case, no checks to run
         else:
-            arr = _as_int16(samples).reshape(-1)
+            arr = to_int16(samples).reshape(-1)
         n = arr.shape[0]
         if not n:
             return
@@ -213,7 +271,11 @@ class AudioBuffer:
         bytes, little-endian on the wire and in memory), and the returned samples are a view of
         the buffer, not another array. An odd trailing byte is ignored.
         """
-        raw = _b64decode(b64)
+        return self.append_pcm16(_b64decode(b64))
+
+    def append_pcm16(self, raw: bytes | bytearray | memoryview) -> np.ndarray:
+        """Append little-endian PCM16 bytes; return the new samples (a read-only view). An odd
+        trailing byte is ignored."""
         if not _NATIVE_LE:  # pragma: no cover - big-endian machines
             samples = np.frombuffer(raw, dtype=_LE_INT16, count=len(raw) // 2)
             self.append(samples.astype(np.int16))
@@ -267,3 +329,92 @@ class AudioBuffer:
 
     def __repr__(self) -> str:
         return f"AudioBuffer({self._len} samples)"
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """One of the Realtime API's audio formats: its beta ``name`` (``pcm16``, ``g711_ulaw``,
+    ``g711_alaw``), sample ``rate`` and bytes a sample on the wire.
+
+    :meth:`decode` / :meth:`encode` convert between wire bytes and ``int16`` samples at the
+    format's own rate (rtkit never resamples: G.711 samples are 8 kHz samples).
+    """
+
+    name: str
+    rate: int
+    sample_width: int
+
+    @property
+    def ga(self) -> dict[str, Any]:
+        """The GA format object (``{"type": "audio/pcm", "rate": 24000}``, ...)."""
+        if self.name == "pcm16":
+            return {"type": "audio/pcm", "rate": self.rate}
+        return {"type": "audio/pcmu" if self.name == "g711_ulaw" else "audio/pcma"}
+
+    def decode(self, raw: bytes | bytearray | memoryview) -> np.ndarray:
+        """Wire bytes as ``int16`` samples (a new array; PCM16 ignores an odd last byte)."""
+        if self.name == "g711_ulaw":
+            return ulaw_to_int16(raw)
+        if self.name == "g711_alaw":
+            return alaw_to_int16(raw)
+        return np.frombuffer(raw, dtype=_LE_INT16, count=len(raw) // 2).astype(np.int16)
+
+    def encode(self, samples: SamplesLike) -> bytes:
+        """Samples (anything :func:`to_int16` takes) as wire bytes; ``bytes`` are taken as
+        PCM16 samples like everywhere in rtkit."""
+        arr = to_int16(samples)
+        if self.name == "g711_ulaw":
+            return int16_to_ulaw(arr)
+        if self.name == "g711_alaw":
+            return int16_to_alaw(arr)
+        return np.ascontiguousarray(arr, dtype=_LE_INT16).tobytes()
+
+    def decode_base64(self, b64: str | bytes) -> np.ndarray:
+        """Base64 wire audio as ``int16`` samples; ``ValueError`` when it is not base64."""
+        return self.decode(_b64decode(b64))
+
+    def encode_base64(self, samples: SamplesLike) -> str:
+        """Samples as base64 wire audio."""
+        return _b64encode(self.encode(samples))
+
+    def samples_to_ms(self, n: int) -> int:
+        """Whole milliseconds in ``n`` samples, rounded down (``audio_end_ms``)."""
+        return int(n * 1000 // self.rate)
+
+    def ms_to_samples(self, ms: float) -> int:
+        """Samples in ``ms`` milliseconds, rounded down."""
+        return int((ms * self.rate) // 1000)
+
+
+PCM16 = AudioFormat("pcm16", SAMPLE_RATE, 2)
+"""PCM16, 24 kHz mono little-endian: the default (GA ``{"type": "audio/pcm", "rate": 24000}``)."""
+G711_ULAW = AudioFormat("g711_ulaw", G711_RATE, 1)
+"""G.711 μ-law at 8 kHz (GA ``{"type": "audio/pcmu"}``): Twilio media streams, US phones."""
+G711_ALAW = AudioFormat("g711_alaw", G711_RATE, 1)
+"""G.711 A-law at 8 kHz (GA ``{"type": "audio/pcma"}``): European phone networks."""
+
+_FORMATS = {f.name: f for f in (PCM16, G711_ULAW, G711_ALAW)}
+_GA_TYPES = {"audio/pcm": PCM16, "audio/pcmu": G711_ULAW, "audio/pcma": G711_ALAW}
+
+
+def audio_format(value: str | Mapping[str, Any] | AudioFormat | None) -> AudioFormat:
+    """The :class:`AudioFormat` a session or response names: a beta name (``"g711_ulaw"``),
+    a GA object (``{"type": "audio/pcmu"}``), an ``AudioFormat``, or None (PCM16).
+
+    Raises ``ValueError`` naming the value for anything else (the API's PCM is 24 kHz only).
+    """
+    if value is None:
+        return PCM16
+    if isinstance(value, AudioFormat):
+        return value
+    if isinstance(value, str) and value in _FORMATS:
+        return _FORMATS[value]
+    if isinstance(value, Mapping) and value.get("type") in _GA_TYPES:
+        found = _GA_TYPES[str(value["type"])]
+        rate = value.get("rate")
+        if rate is None or rate == found.rate:
+            return found
+    raise ValueError(f"unknown audio format {value!r}; expected one of "
+                     f"{', '.join(_FORMATS)} or a GA format object "
+                     "({'type': 'audio/pcm', 'rate': 24000}, {'type': 'audio/pcmu'}, "
+                     "{'type': 'audio/pcma'})")

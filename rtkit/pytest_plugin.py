@@ -16,8 +16,9 @@ import pytest
 
 from rtkit.assertions import watch
 from rtkit.errors import RtkitError
+from rtkit.intercept import patches
 from rtkit.pytest.call import guard_call
-from rtkit.pytest.cassette import RtCassette, make_cassette
+from rtkit.pytest.cassette import RtCassette, make_cassette, refused_cassette
 from rtkit.pytest.failfast import restore_signal
 from rtkit.pytest.ioloop import io_loop
 from rtkit.pytest.naming import cassette_path, default_cassette_name
@@ -67,17 +68,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "rtkit(cassette=None, record_mode=None, pace=None, vcr=False, upstream_url=None, ...): "
-        "record / replay this test's Realtime WebSocket traffic (see docs/pytest.md).",
+        "rtkit(cassette=None, record_mode=None, pace=None, vcr=False, upstream_url=None, "
+        "intercept=True, ...): record / replay this test's Realtime WebSocket traffic (see "
+        "docs/pytest.md).",
     )
     config.addinivalue_line(
         "markers",
         "rt_fake(script=None, api_key=None, dialect=None, seed=None): configure this test's "
         "rt_fake_api, the scripted fake Realtime API (see docs/fake.md).",
     )
+    # references to websockets' sync connect() taken during the session see its wrapper
+    patches.install(patches.MODULE_PATCHES)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    patches.uninstall(patches.MODULE_PATCHES)
     io_loop.close()
     restore_signal()
 
@@ -141,9 +146,12 @@ def rt_cassette(
     rt_options: RtOptions,
 ) -> RtCassette:
     """The test's cassette: `.path`, `.mode`, `.plan`, and `.played` / `.unplayed` in replay."""
+    intercepted = request.node.stash.get(_SESSION_KEY, None)
+    if intercepted is not None and intercepted.refusal is None:
+        return intercepted.cassette  # the one the test's interception records or replays
     path = cassette_path(rt_cassette_dir, rt_cassette_name)
     try:
-        return make_cassette(path, rt_options, request.node.nodeid)
+        return make_cassette(path, rt_options, _test_id(request))
     except MissingCassetteError as exc:
         problem = str(exc)
     pytest.fail(problem, pytrace=False)
@@ -157,13 +165,57 @@ def rt_server(request: pytest.FixtureRequest, rt_cassette: RtCassette) -> Iterat
     realtime URL.
     """
     __tracebackhide__ = True
-    session = RtSession(rt_cassette, search_dirs=[request.config.rootpath, os.getcwd()])
+    intercept = rt_cassette.options.intercept and _marked(request)
+    session = RtSession(rt_cassette, search_dirs=[request.config.rootpath, os.getcwd()],
+                        intercept=intercept)
     problem = session.precheck()
     if problem:
         pytest.fail(problem, pytrace=False)
     request.node.stash[_SESSION_KEY] = session
     with session:
         yield session.server
+
+
+@pytest.fixture(autouse=True)
+def _rt_intercept(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In a test marked `rtkit` that takes no `rt_server` (which intercepts itself): intercept
+    its Realtime API connections, starting the replay server or recording proxy at the first
+    one (a test that never connects records nothing). `intercept=False` turns it off."""
+    if not _marked(request) or "rt_server" in request.fixturenames:
+        yield
+        return
+    options: RtOptions = request.getfixturevalue("rt_options")
+    if not options.intercept:
+        yield
+        return
+    path = cassette_path(request.getfixturevalue("rt_cassette_dir"),
+                         request.getfixturevalue("rt_cassette_name"))
+    refusal: MissingCassetteError | None = None
+    try:
+        cassette = make_cassette(path, options, _test_id(request))
+    except MissingCassetteError as exc:  # raised to the app's first connection
+        cassette, refusal = refused_cassette(path, options), exc
+    session = RtSession(cassette, search_dirs=[request.config.rootpath, os.getcwd()],
+                        intercept=True, lazy=True, refusal=refusal)
+    request.node.stash[_SESSION_KEY] = session
+    with session:
+        yield
+
+
+def _test_id(request: pytest.FixtureRequest) -> str:
+    """The test's node id as typed where pytest was run (the id is relative to the rootdir,
+    which is not the current directory when the tests have a pytest config of their own)."""
+    nodeid = request.node.nodeid
+    _, sep, rest = nodeid.partition("::")
+    try:
+        where = os.path.relpath(request.node.path, request.config.invocation_params.dir)
+    except ValueError:  # another drive (Windows)
+        return nodeid
+    return nodeid if where.startswith("..") else f"{where}{sep}{rest}"
+
+
+def _marked(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker("rtkit") is not None
 
 
 @_async_fixture

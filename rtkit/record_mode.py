@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rtkit.errors import CassetteError
@@ -101,17 +102,21 @@ class RecordPlan:
 
 
 def plan(
-    mode: RecordMode | str, cassette_exists: bool, cassette_path: str = "", test_id: str = ""
+    mode: RecordMode | str, cassette_exists: bool, cassette_path: str = "", test_id: str = "",
+    fake_script: Callable[[], str | None] | None = None,
 ) -> RecordPlan:
     """Decide replay / record for `mode` given whether the cassette exists.
 
     Raises `MissingCassetteError` in `none` mode when the cassette is missing, saying how to
-    record it (the command names `test_id`, a pytest node id, when given).
+    record it (the command names `test_id`, a pytest node id, when given, and the fake's
+    script `fake_script()` finds, if any).
     """
     mode = RecordMode(mode)
     if mode is RecordMode.NONE:
         if not cassette_exists:
-            raise MissingCassetteError(missing_cassette_message(cassette_path, test_id))
+            script = fake_script() if fake_script is not None else None
+            raise MissingCassetteError(missing_cassette_message(cassette_path, test_id,
+                                                                fake_script=script))
         return RecordPlan(mode, replay=True, record=False)
     if mode is RecordMode.ONCE:
         if cassette_exists:
@@ -124,18 +129,25 @@ def plan(
     return RecordPlan(mode, replay=False, record=True, delete_first=cassette_exists)
 
 
-def missing_cassette_message(cassette_path: str, test_id: str = "") -> str:
-    """The error text for a missing cassette in `none` mode (`test_id`: the pytest node id)."""
+def missing_cassette_message(cassette_path: str, test_id: str = "", *, how: str | None = None,
+                             fake_script: str | None = None) -> str:
+    """The error text for a missing cassette in `none` mode (`test_id`: the pytest node id;
+    `how`: how to run the code in a record mode, when it is not a pytest test; `fake_script`:
+    the fake's script the cassettes beside it were recorded from, if any)."""
     where = f" {cassette_path}" if cassette_path else ""
-    target = shlex.quote(test_id) if test_id else "<this test>"
+    if how is None:
+        target = shlex.quote(test_id) if test_id else "<this test>"
+        how = f"run this test once in a record mode:\n    pytest --rt-record-mode=once {target}"
+        marker = " (or mark it @pytest.mark.rtkit(record_mode='once'))"
+    else:
+        marker = ""
+    script = shlex.quote(fake_script) if fake_script else "replies.yaml"
     return (
         f"rtkit: no cassette at{where} and record mode is 'none' (replay only).\n"
-        "To record it, run this test once in a record mode:\n"
-        f"    pytest --rt-record-mode=once {target}\n"
-        "with no key against a local fake (start `rtkit fake --script replies.yaml` and set "
+        f"To record it, {how}\n"
+        f"with no key against a local fake (start `rtkit fake --script {script}` and set "
         "RTKIT_UPSTREAM_URL to the URL it prints), or against the live API with OPENAI_API_KEY "
-        "set (or mark it @pytest.mark.rtkit(record_mode='once')). Commit the cassette; later "
-        "runs replay it without a key."
+        f"set{marker}. Commit the cassette; later runs replay it without a key."
     )
 
 

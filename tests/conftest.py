@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests import processes  # noqa: E402  (needs the root on the path)
+
 # cassetter (the `bench` extra, for benchmarks/vs_cassetter.py) has a pytest plugin that
 # registers --record-mode, as pytest-recording does: pytest does not start with both installed.
 # pyproject.toml's addopts turn it off for this run; the pytest runs tests start (pytester,
@@ -22,6 +24,53 @@ if str(ROOT) not in sys.path:
 NO_CASSETTER = "-p no:cassetter"
 if NO_CASSETTER not in os.environ.get("PYTEST_ADDOPTS", ""):
     os.environ["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} {NO_CASSETTER}"
+
+
+_OUTCOME = pytest.StashKey[bool]()  # whether the test's call phase passed
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        item.stash[_OUTCOME] = report.passed
+
+
+@pytest.fixture(autouse=True)
+def _stops_the_processes_it_started(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every process a test starts is stopped when it ends (this teardown runs after the
+    test's other function-scoped fixtures'); a test that passed but left one running fails."""
+    if not processes.supported():
+        yield
+        return
+    before = set(processes.descendants())
+    yield
+    started = {pid for pid in processes.descendants()
+               if pid not in before and pid not in processes.OUTLIVING}
+    survivors = processes.wait_gone(started, 1.0)
+    if not survivors:
+        return
+    left = {pid: cmd for pid, cmd in processes.descendants().items() if pid in survivors}
+    processes.stop(set(left))
+    if left and request.node.stash.get(_OUTCOME, False):
+        pytest.fail(f"the test left {len(left)} process(es) running (stopped now): "
+                    + "; ".join(left.values()), pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run fails when a process it started is still running at its end."""
+    if not processes.supported():
+        return
+    survivors = processes.wait_gone(set(processes.descendants()), 1.0)
+    left = {pid: cmd for pid, cmd in processes.descendants().items() if pid in survivors}
+    if not left:
+        return
+    processes.stop(set(left))
+    session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+        f"rtkit tests: {len(left)} process(es) were still running at the end of the run "
+        "(stopped now): " + "; ".join(left.values()), red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests import processes
+
 __all__ = ["RTKIT", "URL", "WAIT", "Server", "base_env", "is_server"]
 
 _BIN = shutil.which("rtkit", path=str(Path(sys.executable).parent))
@@ -37,6 +39,7 @@ class Server:
         self.proc = subprocess.Popen(
             [*RTKIT, *args], cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+        processes.outlives_the_test(self.proc.pid)  # the doc's later blocks use it
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

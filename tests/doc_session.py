@@ -545,6 +545,11 @@ class DocSession:
 
     def _pytest(self, args: list[str], env: Mapping[str, str | None]) -> tuple[int, list[str]]:
         pytester = self._pytester()
+        paths = [a for a in args if not a.startswith("-")]
+        if not any(p.startswith("docs") for p in paths):
+            # the copy of docs/ is the repository's, not the reader's project: its example
+            # apps' tests are not collected unless the command names them
+            args = [*args, "--ignore=docs"]
         with _environ(env), _chdir(self.dir):
             result = self._run_pytest(pytester, *args)
         return int(result.ret), result.outlines

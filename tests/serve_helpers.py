@@ -11,10 +11,10 @@ import os
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from websockets.asyncio.client import connect
-from websockets.frames import OP_TEXT, Frame
+from websockets.frames import Opcode
+from websockets.protocol import Protocol, Side, State
 
 from rtkit.cassette import CassetteWriter
 from rtkit.transport.websocket import loopback_kwargs
@@ -108,9 +108,31 @@ class Serve:
         return self.proc.returncode, err
 
 
+def frame_bytes(payload: bytes, opcode: Opcode = Opcode.TEXT, fin: bool = True) -> bytes:
+    """One masked client frame, as websockets' sans-I/O client protocol writes it (a fresh
+    protocol per frame, so any frame may follow any other)."""
+    proto = Protocol(Side.CLIENT, state=State.OPEN, max_size=None)
+    if opcode is Opcode.CLOSE:
+        if len(payload) >= 2:
+            proto.send_close(int.from_bytes(payload[:2], "big"), payload[2:].decode())
+        else:
+            proto.send_close()
+    else:
+        send = {Opcode.TEXT: proto.send_text, Opcode.BINARY: proto.send_binary,
+                Opcode.PING: lambda data, fin: proto.send_ping(data),
+                Opcode.PONG: lambda data, fin: proto.send_pong(data)}.get(opcode)
+        if send is None:  # a continuation: the protocol must think a message is under way
+            proto.send_text(b"", fin=False)
+            proto.data_to_send()
+            send = proto.send_continuation
+        send(payload, fin)  # type: ignore[operator]
+    return b"".join(proto.data_to_send())
+
+
 class RawClient:
-    """A WebSocket client on a bare socket: the handshake by hand, frames from websockets'
-    own (sans-I/O) Frame, masked as a client must."""
+    """A WebSocket client on a bare socket: the handshake by hand, frames written by
+    websockets' own sans-I/O protocol (masked as a client must), sent as told even where a
+    well-behaved client would not (after its close, invalid UTF-8)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
@@ -140,8 +162,8 @@ class RawClient:
         assert head.startswith(b"HTTP/1.1 101"), head
         return client
 
-    def send_frame(self, payload: bytes, opcode: Any = OP_TEXT, fin: bool = True) -> None:
-        self.writer.write(Frame(opcode, payload, fin).serialize(mask=True, extensions=[]))
+    def send_frame(self, payload: bytes, opcode: Opcode = Opcode.TEXT, fin: bool = True) -> None:
+        self.writer.write(frame_bytes(payload, opcode, fin))
 
     async def read_frame(self) -> tuple[int, bytes]:
         """The next server frame: (opcode, payload)."""

@@ -3,6 +3,7 @@ errors (click's own included: a missing argument, an unknown option or command).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -14,22 +15,32 @@ from rtkit.cli import main
 CASSETTE = "cassettes/ga/text_turn.jsonl"
 
 
+def _runner_with_stderr() -> CliRunner:
+    """A runner that keeps stderr apart: click 8.2 and later always do; 8.1 (rtkit's lowest)
+    when asked, with an argument 8.2 removed."""
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        return CliRunner()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["inspect"], "Missing argument 'CASSETTE'"),
         (["inspect", "--episode", "3"], "Missing argument 'CASSETTE'"),
-        (["inspect", CASSETTE, "--no-such-option"], "No such option '--no-such-option'"),
+        # click's own words: "No such option: --x" before 8.4, "No such option '--x'." since
+        (["inspect", CASSETTE, "--no-such-option"], "No such option:? '?--no-such-option'?"),
         (["no-such-command"], "No such command 'no-such-command'"),
         (["serve", CASSETTE, "--listen", "nowhere"], "expected HOST:PORT"),
     ],
 )
 def test_usage_errors_in_rtkit_style(args: list[str], message: str) -> None:
-    result = CliRunner().invoke(main, args, prog_name="rtkit")
+    result = _runner_with_stderr().invoke(main, args, prog_name="rtkit")
     assert result.exit_code == 2, result.output
     lines = result.stderr.splitlines()
     assert lines[-1].startswith("rtkit: error: "), result.stderr
-    assert message in lines[-1]
+    assert re.search(message, lines[-1]), lines[-1]
     assert not any(line.startswith("Error:") for line in lines), result.stderr
     assert "Usage: rtkit" in result.stderr  # the usage line still helps
 

@@ -120,7 +120,7 @@ async def test_tool_call_round_trip(dialect: str, kind: str) -> None:
         outputs = [e for e in sent if e["type"] == "conversation.item.create"
                    and e["item"]["type"] == "function_call_output"]
         assert len(outputs) == 1
-        expected = '{"error": "weather service down"}' if kind == "raises" else '{"temp_c": 21}'
+        expected = '{"error":"weather service down"}' if kind == "raises" else '{"temp_c":21}'
         assert outputs[0]["item"]["output"] == expected
         # function_call_output is followed by response.create
         i = sent.index(outputs[0])

@@ -216,7 +216,7 @@ async def test_a_raising_tool_handler_is_an_error_event() -> None:
         assert isinstance(payload["error"], RuntimeError)
         assert "weather service down" in payload["message"]
         output = await tool_output(server)
-        assert output == '{"error": "weather service down"}'  # the model hears of it too
+        assert output == '{"error":"weather service down"}'  # the model hears of it too
         await client.disconnect()
 
 
@@ -417,7 +417,7 @@ async def test_a_blocking_sync_tool_handler_does_not_stall_the_loop() -> None:
         t0 = time.monotonic()
         assert await asyncio.to_thread(started.wait, TIMEOUT)
         release.set()  # the loop runs while the handler blocks
-        assert await tool_output(server) == '{"released": true}'
+        assert await tool_output(server) == '{"released":true}'
         assert time.monotonic() - t0 < TIMEOUT
         assert ran_on and ran_on[0] != loop_thread
         await client.disconnect()

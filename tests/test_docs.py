@@ -13,8 +13,9 @@ repository's `docs/` and reference cassettes, without OPENAI_API_KEY. By languag
   --listen` are servers: a real process, left running, whose first line is its URL; a `^C`
   line stops a server with SIGINT (after its command, or in a later block: the server started
   last), and the lines after it are what it printed. `export` persists; `VAR=value cmd`,
-  `cp` and a trailing `&` work as in a shell; `python FILE`, `pytest ARGS` (pytester) and
-  `rtkit ...` (click's runner, 80 columns) run in this interpreter.
+  `cp` and a trailing `&` work as in a shell; `python FILE`, `pytest ARGS` (pytester; the
+  copy of `docs/` is collected only when ARGS name a path in it) and `rtkit ...` (click's
+  runner, 80 columns) run in this interpreter.
 - ```json: each value parses, `...` standing for fields left out; a cassette line (with a
   `kind`) must be one rtkit reads. ```yaml, ```toml: they parse.
 - ```text right after a python block: its output. Anything else must be marked.

@@ -62,7 +62,7 @@ async def test_rtkit_fake_serves_logs_each_connection_and_stops_on_sigterm() -> 
 @pytest.mark.parametrize(("text", "expected"), [
     ("rules:\n  - when: {text: hi}\n    reply: {text: a, function_call: {name: f}}\n",
      "{path}:3: rules.0.reply: a reply is exactly one of text (with audio_ms or audio_wav), "
-     "function_call, error or events (got text, function_call)"),
+     "function_call, function_calls, error or events (got text, function_call)"),
     ("rules:\n  - when: {}\n    reply: {text: a}\n",
      "{path}:2: rules.0.when: give at least one of text, regex, tool_output, response"),
     ("default: {text: a}\nrulez: []\n",

@@ -225,7 +225,7 @@ def first_answer(url):
             event = json.loads(ws.recv())
             if event["type"] == "response.output_text.delta":
                 text += event["delta"]
-            if event["type"] == "response.done":
+            if event["type"] == "rate_limits.updated":  # the last event of the response
                 return text
 
 
@@ -297,3 +297,22 @@ async def test_on_frame_sees_every_frame_as_it_crossed_the_socket() -> None:
     assert [f for n, d, f in frames if d == "client"] == [*sent, b"\x00binary"]
     assert [f for n, d, f in frames if d == "server"] == received
     assert {n for n, d, f in frames} == {1}
+
+
+async def test_it_tells_which_script_it_serves(tmp_path: Any) -> None:
+    """`GET /rtkit/fake` (what a recording asks, to name the script in the cassette) answers
+    the script's path as given, None for a script given as data; nothing is logged, no
+    connection counted."""
+    from rtkit.fake.info import fake_script
+
+    path = tmp_path / "replies.yaml"
+    path.write_text(json.dumps(SCRIPT))
+    problems: list[str] = []
+    async with FakeRealtimeAPI(str(path), on_problem=problems.append) as fake:
+        assert await fake_script(fake.url) == str(path)
+        async with connect(fake.url) as ws:  # the API itself is unchanged
+            assert (await recv(ws))["type"] == "session.created"
+    async with FakeRealtimeAPI(SCRIPT) as fake:
+        assert await fake_script(fake.url) is None
+    assert await fake_script(fake.url) is None  # nothing listens any more
+    assert (problems, fake.connections) == ([], 0)

@@ -7,9 +7,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from websockets.frames import OP_TEXT, Frame
-
-from tests.serve_helpers import QUERY, RawClient, Serve, good_session, user_text, write_sessions
+from tests.serve_helpers import (
+    QUERY,
+    RawClient,
+    Serve,
+    frame_bytes,
+    good_session,
+    user_text,
+    write_sessions,
+)
 
 
 async def test_a_client_that_drops_tcp_mid_frame_is_logged_and_others_are_served(
@@ -19,7 +25,7 @@ async def test_a_client_that_drops_tcp_mid_frame_is_logged_and_others_are_served
     try:
         client = await RawClient.upgrade(server.port, f"/v1/realtime?{QUERY}&n=0")
         await asyncio.wait_for(client.read_frame(), 10)  # session.created
-        frame = Frame(OP_TEXT, user_text(0).encode()).serialize(mask=True, extensions=[])
+        frame = frame_bytes(user_text(0).encode())
         client.writer.write(frame[: len(frame) // 2])  # half a frame, then gone
         await client.writer.drain()
         client.close()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT
+from websockets.frames import Opcode
 
 from rtkit.server.wsserver import Stalled, WSConnection, WSServer
 from rtkit.transport.base import Close
@@ -69,22 +69,22 @@ async def test_fragmented_messages_and_control_frames_between_fragments() -> Non
 
     async with Running(handler) as run:
         client = await RawClient.upgrade(run.port)
-        client.send_frame('{"a":"é'.encode()[:-1], OP_TEXT, fin=False)  # splits the é
-        client.send_frame(b"ping", OP_PING)
-        client.send_frame('é"}'.encode()[1:], OP_CONT, fin=True)
-        client.send_frame(b"\x00\x01", OP_BINARY, fin=False)
-        client.send_frame(b"\x02", OP_CONT, fin=True)
-        client.send_frame((4321).to_bytes(2, "big") + b"bye", OP_CLOSE)
-        assert await asyncio.wait_for(client.read_frame(), 5) == (OP_PONG, b"ping")
+        client.send_frame('{"a":"é'.encode()[:-1], Opcode.TEXT, fin=False)  # splits the é
+        client.send_frame(b"ping", Opcode.PING)
+        client.send_frame('é"}'.encode()[1:], Opcode.CONT, fin=True)
+        client.send_frame(b"\x00\x01", Opcode.BINARY, fin=False)
+        client.send_frame(b"\x02", Opcode.CONT, fin=True)
+        client.send_frame((4321).to_bytes(2, "big") + b"bye", Opcode.CLOSE)
+        assert await asyncio.wait_for(client.read_frame(), 5) == (Opcode.PONG, b"ping")
         opcode, payload = await asyncio.wait_for(client.read_frame(), 5)
-        assert (opcode, payload[:2]) == (OP_CLOSE, (4321).to_bytes(2, "big"))
+        assert (opcode, payload[:2]) == (Opcode.CLOSE, (4321).to_bytes(2, "big"))
         assert await asyncio.wait_for(client.reader.read(), 5) == b""  # the server's EOF
         client.close()
     assert got == ['{"a":"é"}', b"\x00\x01\x02", Close(4321, "bye", "client")]
 
 
 @pytest.mark.parametrize(("code", "reason", "seen"), [
-    (4000, "invalid_request_error.replay_mismatch", (4000, "invalid_request_error.replay_mismatch")),
+    (4000, "replay_mismatch", (4000, "replay_mismatch")),
     (1005, "", (1005, "")),
     (None, "", None),  # dropped: no close frame at all
 ])
@@ -114,12 +114,12 @@ async def test_a_client_still_sending_when_the_server_closes_ends_within_a_secon
         client = await RawClient.upgrade(run.port)
         client.send_frame(b"start")
         opcode, _ = await asyncio.wait_for(client.read_frame(), 5)
-        assert opcode == OP_CLOSE
+        assert opcode == Opcode.CLOSE
         t0 = time.monotonic()
         for _ in range(200):  # audio the client had already queued
             client.send_frame(b'{"type":"input_audio_buffer.append","audio":"' + b"A" * 6400
                               + b'"}')
-        client.send_frame((4000).to_bytes(2, "big"), OP_CLOSE)
+        client.send_frame((4000).to_bytes(2, "big"), Opcode.CLOSE)
         assert await asyncio.wait_for(client.reader.read(), 5) == b""
         client.close()
         while not ended:
@@ -133,10 +133,10 @@ async def test_a_half_closing_client_gets_the_close_reply() -> None:
 
     async with Running(handler) as run:
         client = await RawClient.upgrade(run.port)
-        client.send_frame((1000).to_bytes(2, "big"), OP_CLOSE)
+        client.send_frame((1000).to_bytes(2, "big"), Opcode.CLOSE)
         client.writer.write_eof()
         opcode, payload = await asyncio.wait_for(client.read_frame(), 5)
-        assert (opcode, payload) == (OP_CLOSE, (1000).to_bytes(2, "big"))
+        assert (opcode, payload) == (Opcode.CLOSE, (1000).to_bytes(2, "big"))
         client.close()
 
 
@@ -195,7 +195,7 @@ async def test_a_request_that_is_not_http_is_one_line_and_a_silent_client_is_dro
         assert time.monotonic() - t0 < 3
         writer.close()
     assert len(run.lines) == 1
-    assert ": the opening handshake failed: did not receive a valid HTTP request" in run.lines[0]
+    assert ": the opening handshake failed: " in run.lines[0] and "HTTP request" in run.lines[0]
 
 
 async def test_invalid_utf8_in_a_text_frame_fails_the_connection_with_1007() -> None:
@@ -206,7 +206,7 @@ async def test_invalid_utf8_in_a_text_frame_fails_the_connection_with_1007() -> 
         client = await RawClient.upgrade(run.port)
         client.send_frame(b'{"a":"\xff"}')
         opcode, payload = await asyncio.wait_for(client.read_frame(), 5)
-        assert (opcode, payload[:2]) == (OP_CLOSE, (1007).to_bytes(2, "big"))
+        assert (opcode, payload[:2]) == (Opcode.CLOSE, (1007).to_bytes(2, "big"))
         client.close()
 
 

@@ -16,6 +16,8 @@ import os
 import queue
 import threading
 
+from rtkit.threads import start_thread
+
 __all__ = ["LineSink"]
 
 BLOCK = 1 << 20  # bytes gathered before a block is handed to the thread
@@ -55,9 +57,7 @@ class LineSink:
             raise self._error
         if self._queue is None:
             self._queue = queue.Queue(MAX_QUEUED)
-            self._thread = threading.Thread(target=self._run, name="rtkit-cassette-writer",
-                                            daemon=True)
-            self._thread.start()
+            self._thread = start_thread(self._run, "rtkit-cassette-writer")
         self._queue.put(data)
 
     def _run(self) -> None:

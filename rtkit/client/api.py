@@ -28,12 +28,17 @@ def is_sideband_url(url: str | None) -> bool:
     return any(k == "call_id" for k, _ in query)
 
 
-def realtime_url(url: str | None, model: str | None) -> str:
+def realtime_url(url: str | None, model: str | None, intent: str | None = None) -> str:
     """`url` (default: the live API) with `model` added to its query unless it has one or
-    names a call (`call_id`: the call's session already has its model)."""
+    names a call (`call_id`: the call's session already has its model). With `intent`
+    (`"transcription"`: a GA transcription session) `intent` is added instead of `model`."""
     parts = urlsplit(url or DEFAULT_URL)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if model and not any(k in ("model", "call_id") for k, _ in query):
+    names = {k for k, _ in query}
+    if intent:
+        if not names & {"intent", "call_id"}:
+            query.append(("intent", intent))
+    elif model and not names & {"model", "call_id"}:
         query.append(("model", model))
     return urlunsplit(parts._replace(query=urlencode(query, safe="/:-_.")))
 
@@ -88,24 +93,28 @@ class RealtimeAPI(RealtimeEventHandler):
         timeout), or None. Pending and later waits raise it."""
         return self._failure if isinstance(self._failure, ReplayError) else None
 
-    def connect_request(self, model: str | None = None) -> ConnectRequest:
-        """The URL and headers `connect` uses."""
+    def connect_request(self, model: str | None = None,
+                        intent: str | None = None) -> ConnectRequest:
+        """The URL and headers `connect` uses (`intent="transcription"`: a transcription
+        session's URL, without `model`)."""
         headers = dict(self.extra_headers)
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         if self.dialect == "beta":
             headers["OpenAI-Beta"] = "realtime=v1"
-        return ConnectRequest(url=realtime_url(self.url, model or self.model), headers=headers)
+        return ConnectRequest(url=realtime_url(self.url, model or self.model, intent),
+                              headers=headers)
 
-    async def connect(self, model: str | None = None) -> None:
-        """Open the connection and start the receive and send loops."""
+    async def connect(self, model: str | None = None, intent: str | None = None) -> None:
+        """Open the connection and start the receive and send loops (`intent`: see
+        `connect_request`)."""
         if self._connected:
             raise TransportError("already connected; use disconnect() first")
         if self._transport is None:
             from rtkit.transport.websocket import WebSocketTransport
 
             self._transport = WebSocketTransport()
-        await self._transport.connect(self.connect_request(model))
+        await self._transport.connect(self.connect_request(model, intent))
         self._connection_started()
         self._connected = True
         self._queue = asyncio.Queue()
@@ -196,6 +205,23 @@ class RealtimeAPI(RealtimeEventHandler):
             return
         if self.debug:
             debug_line("received", frame)
+        self._receive_event(event)
+
+    def receive(self, event_name: str, event: Mapping[str, Any] | None = None) -> bool:
+        """Handle a server event as if it had arrived on the connection (the seed's
+        `receive`): dispatches `server.<event_name>` and `server.*`, and a `RealtimeClient`
+        applies it. For tests that drive a client without a server; works unconnected.
+
+        `event` defaults to `{"type": event_name}`; an event of another type is a `ValueError`.
+        """
+        data = dict(event or {})
+        if data.setdefault("type", event_name) != event_name:
+            raise ValueError(f"receive({event_name!r}, ...): the event's type is "
+                             f"{data['type']!r}")
+        self._receive_event(data)
+        return True
+
+    def _receive_event(self, event: dict[str, Any]) -> None:
         failure = None
         if event["type"] == "error" and self._failure is None:
             failure = replay_failure(event, self._transport)

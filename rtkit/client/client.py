@@ -4,31 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from rtkit.audio import SAMPLE_RATE, int16_to_base64
+from rtkit.audio import PCM16, AudioFormat, audio_format, encode_base64, to_int16
 from rtkit.client.api import RealtimeAPI, is_sideband_url
 from rtkit.client.conversation import Item, RealtimeConversation
 from rtkit.client.event_handler import RealtimeEventHandler
 from rtkit.client.streams import EventStream
-from rtkit.client.tools import ToolHandler, run_tool, tool_error
+from rtkit.client.tools import ToolHandler, run_tool, tool_error, tool_output_json
 from rtkit.errors import ConversationError, NotConnectedError, RtkitError
 from rtkit.protocol.events import Dialect, canonical_server_type
+from rtkit.protocol.response import build_response
 from rtkit.protocol.session import (
+    TRANSCRIPTION_SESSION_FIELDS,
+    audio_format_of,
     build_session,
-    is_manual_turn_detection,
+    is_transcription,
     normalize_session_fields,
     normalize_turn_detection,
     turn_detection_of,
 )
 from rtkit.transport.base import Transport
 
-__all__ = ["DEFAULT_SESSION_CONFIG", "RealtimeClient", "ToolHandler"]
+__all__ = [
+    "DEFAULT_SERVER_VAD_CONFIG",
+    "DEFAULT_SESSION_CONFIG",
+    "TRANSCRIPTION_MODELS",
+    "RealtimeClient",
+    "ToolHandler",
+]
 
 DEFAULT_SESSION_CONFIG: dict[str, Any] = {
     "modalities": ["text", "audio"],
@@ -44,6 +53,24 @@ DEFAULT_SESSION_CONFIG: dict[str, Any] = {
     "max_response_output_tokens": 4096,
 }
 """The seed client's session defaults, sent in full by `connect()`."""
+
+DEFAULT_SERVER_VAD_CONFIG: dict[str, Any] = {
+    "type": "server_vad",
+    "threshold": 0.5,
+    "prefix_padding_ms": 300,
+    "silence_duration_ms": 200,
+}
+"""The seed's `defaultServerVadConfig`: pass it as `update_session(turn_detection=...)`."""
+
+TRANSCRIPTION_MODELS: list[dict[str, str]] = [
+    {"model": "whisper-1"},
+    {"model": "gpt-4o-transcribe"},
+    {"model": "gpt-4o-mini-transcribe"},
+    {"model": "gpt-4o-transcribe-diarize"},
+]
+"""Input transcription configs (the seed's `transcriptionModels`, which listed `whisper-1`,
+plus the GA models): `update_session(input_audio_transcription=TRANSCRIPTION_MODELS[1])`.
+A snapshot, not a limit: any model name the API accepts can be given."""
 
 _ITEM_DONE = frozenset({"response.output_item.done", "conversation.item.done"})
 # Server events applied to the conversation without a `conversation.updated` (as the seed).
@@ -68,8 +95,10 @@ class RealtimeClient(RealtimeEventHandler):
 
     Events: `conversation.updated` `{item, delta}`, `conversation.item.appended` `{item}`,
     `conversation.item.completed` `{item}` (once per item), `conversation.interrupted` (the
-    `speech_started` event), `realtime.event` `{time, source, event}`, `error`, `close`.
-    `events()` / `items()` iterate over them, buffered; `wait_for_next*` return the next one.
+    `speech_started` event), `response.done` `{response, items}`, `realtime.event`
+    `{time, source, event}`, `error`, `close`. `events()` / `items()` iterate over them,
+    buffered; `wait_for_next*` return the next one. `async with RealtimeClient(...) as
+    client:` connects, and disconnects at the end of the block.
     """
 
     def __init__(
@@ -88,8 +117,23 @@ class RealtimeClient(RealtimeEventHandler):
                                     transport=transport, headers=headers, debug=debug)
         self._wake_target = self.realtime  # its receive loop lets resolved waits run first
         self.conversation = RealtimeConversation(server_vad=False)
+        self.default_session_config: dict[str, Any] = copy.deepcopy(DEFAULT_SESSION_CONFIG)
+        """The seed's `defaultSessionConfig` (a copy of `DEFAULT_SESSION_CONFIG`)."""
+        self.default_server_vad_config: dict[str, Any] = dict(DEFAULT_SERVER_VAD_CONFIG)
+        """The seed's `defaultServerVadConfig`."""
+        self.transcription_models: list[dict[str, str]] = copy.deepcopy(TRANSCRIPTION_MODELS)
+        """The seed's `transcriptionModels`."""
+        self._connections = 0  # a tool result is sent on the connection that asked for it
         self._reset_config()
         self._add_api_event_handlers()
+
+    async def __aenter__(self) -> RealtimeClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.disconnect()
 
     @property
     def dialect(self) -> Dialect:
@@ -113,6 +157,45 @@ class RealtimeClient(RealtimeEventHandler):
         """The `rate_limits` of the server's last `rate_limits.updated`, or None."""
         return self.conversation.rate_limits
 
+    @property
+    def input_format(self) -> AudioFormat:
+        """The input audio's format: `rtkit.audio.PCM16` (24 kHz), or `G711_ULAW` /
+        `G711_ALAW` (8 kHz), from the session config (on a sideband connection where the app
+        did not set it, the call's session)."""
+        return self._format("input")
+
+    @property
+    def output_format(self) -> AudioFormat:
+        """The output audio's format (see `input_format`)."""
+        return self._format("output")
+
+    def _format(self, direction: str) -> AudioFormat:
+        source = self._effective(f"{direction}_audio_format")
+        try:
+            return audio_format(audio_format_of(source, direction))
+        except ValueError:  # a format the server names that rtkit does not know
+            return PCM16
+
+    def _effective(self, canonical: str) -> Mapping[str, Any]:
+        """Where a session field's value comes from: the session config, or on a sideband
+        connection where the app did not set it, the call's (effective) session."""
+        if self.sideband and canonical not in self._explicit and self.session:
+            return self.session
+        return self.session_config
+
+    @property
+    def input_audio_buffer(self) -> np.ndarray:
+        """The input samples appended since the last commit (the seed's `inputAudioBuffer`;
+        in server-VAD mode what is still kept of them, see docs/conversation.md)."""
+        return self.conversation.pending_input_audio()
+
+    @property
+    def response_active(self) -> bool:
+        """Whether a response of the conversation is asked for or in progress: a
+        `response.create` sent and not yet answered, or `response.created` without its
+        `response.done` (out-of-band responses do not count)."""
+        return any(not oob for _, oob in self._requests) or not all(self._active.values())
+
     # -- state -----------------------------------------------------------------------------
 
     def _reset_config(self) -> None:
@@ -123,7 +206,14 @@ class RealtimeClient(RealtimeEventHandler):
         self._explicit: set[str] = set()  # session fields the app set (sideband sends these)
         self._completed: set[str] = set()
         self._tool_calls: set[str] = set()
-        self.conversation.server_vad = False
+        self._reset_responses()
+        self._apply_session()  # manual turns, PCM16 (after reset(): whatever was set before)
+
+    def _reset_responses(self) -> None:
+        self._requests: list[tuple[str, bool]] = []  # response.create sent: (event_id, oob)
+        self._active: dict[str, bool] = {}  # response.created, no response.done: id -> oob
+        self._tool_runs: set[str] = set()  # call_ids whose handler has not answered yet
+        self._response_owed = False  # tool outputs sent: one response.create when all settle
 
     def _add_api_event_handlers(self) -> None:
         self.realtime.on("client.*", self._on_client_event)
@@ -132,17 +222,40 @@ class RealtimeClient(RealtimeEventHandler):
         self.realtime.on("close", self._on_close)
 
     def _on_client_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "input_audio_buffer.clear":
+        etype = event.get("type")
+        if etype == "input_audio_buffer.clear":
             self.conversation.clear_input_audio()  # also for realtime.send(...)
+        elif etype == "response.create":  # also for realtime.send(...)
+            options = event.get("response") if isinstance(event.get("response"), Mapping) else {}
+            self._requests.append((str(event.get("event_id")),
+                                   options.get("conversation") == "none"))
         self.dispatch("realtime.event", {"time": _now(), "source": "client", "event": event})
 
     def _on_close(self, payload: dict[str, Any]) -> None:
         self.session_created = False  # a reconnect waits for the new session (SEED fix 13)
+        self._reset_responses()
         self.dispatch("close", payload)
         self._connection_ended(payload)
 
+    def _track_response(self, etype: str, event: Mapping[str, Any]) -> None:
+        """Which responses are asked for and in progress (`response_active`)."""
+        response = event.get("response") if isinstance(event.get("response"), Mapping) else {}
+        if etype == "response.created" and isinstance(response.get("id"), str):
+            oob = "conversation_id" in response and response["conversation_id"] is None
+            match = next((r for r in self._requests if r[1] == oob), None)
+            if match is not None:
+                self._requests.remove(match)
+            self._active[response["id"]] = oob
+        elif etype == "response.done":
+            self._active.pop(str(response.get("id")), None)
+        elif etype == "error":
+            error = event.get("error") if isinstance(event.get("error"), Mapping) else {}
+            self._requests = [r for r in self._requests if r[0] != error.get("event_id")]
+
     def _on_server_event(self, event: dict[str, Any]) -> None:
         etype = canonical_server_type(event["type"])
+        if etype in ("response.created", "response.done", "error"):
+            self._track_response(etype, event)
         if etype == "error":
             self.dispatch("error", event)
         elif etype == "conversation.item.input_audio_transcription.failed":
@@ -156,12 +269,16 @@ class RealtimeClient(RealtimeEventHandler):
                 self.dispatch("conversation.updated", {"item": item, "delta": None})
                 self.dispatch("conversation.item.appended", {"item": item})
                 self._maybe_completed(item)
+        elif etype == "response.done":
+            if self._process_with_delta(event) is not None:
+                self._response_done(event)
+            self._maybe_request_response()
         elif etype in _SILENT:
             self._process(event)
         else:
             result = self._process_with_delta(event)
-            if result is not None and result[0] is not None:
-                item = result[0]
+            item = result[0] if result is not None else None
+            if item is not None and not self.conversation.is_out_of_band(item["id"]):
                 self.dispatch("conversation.updated", {"item": item, "delta": result[1]})
                 self._maybe_completed(item)
                 if etype in _ITEM_DONE:
@@ -174,8 +291,17 @@ class RealtimeClient(RealtimeEventHandler):
         if etype == "error" and self._failure is None and self.realtime.failure is not None:
             self._connection_failed(self.realtime.failure)  # a replay mismatch: fail waits now
 
+    def _response_done(self, event: Mapping[str, Any]) -> None:
+        """The client's `response.done`: the stored response and its items."""
+        response_id = (event.get("response") or {}).get("id")
+        response = self.conversation.get_response(response_id) if isinstance(
+            response_id, str) else None
+        if response is not None:
+            self.dispatch("response.done", {
+                "response": response, "items": self.conversation.get_response_items(response_id)})
+
     def _on_session(self, etype: str) -> None:
-        self.conversation.server_vad = self.get_turn_detection_type() is not None
+        self._apply_session()
         if etype == "session.created":
             self.session_created = True
             for future in self._session_waiters:
@@ -207,22 +333,42 @@ class RealtimeClient(RealtimeEventHandler):
         if tool["name"] not in self.tools or tool["call_id"] in self._tool_calls:
             return  # unregistered tools are the app's to answer (fix 6)
         self._tool_calls.add(tool["call_id"])
+        self._tool_runs.add(tool["call_id"])
         handler = self.tools[tool["name"]]["handler"]
         self._track("tool", self._call_tool,
                     asyncio.ensure_future(self._call_tool(dict(tool), handler)))
 
     async def _call_tool(self, tool: dict[str, Any], handler: ToolHandler) -> None:
+        """Run a handler and send its result; the `response.create` that answers the call
+        waits for every call of the response and for its `response.done`."""
+        connection = self._connections
         try:
-            output = json.dumps(await run_tool(handler, tool["arguments"]))
+            output = tool_output_json(await run_tool(handler, tool["arguments"]))
         except Exception as exc:  # the model gets the error; the app gets an `error` event
-            output = json.dumps({"error": str(exc) or type(exc).__name__})
+            output = tool_output_json({"error": str(exc) or type(exc).__name__})
             self.dispatch("error", tool_error(tool, exc))
-        if not self.realtime.is_connected():
+        if connection != self._connections or not self.realtime.is_connected():
+            self.dispatch("error", {
+                "type": "tool_result_dropped",
+                "message": f"tool {tool['name']!r} (call {tool['call_id']!r}) finished after "
+                           "its connection closed: its result was not sent",
+                "tool": tool["name"], "call_id": tool["call_id"], "output": output})
             return
+        self._tool_runs.discard(tool["call_id"])
         self.realtime.send("conversation.item.create", {
             "item": {"type": "function_call_output", "call_id": tool["call_id"], "output": output},
         })
-        self.create_response()
+        self._response_owed = True
+        self._maybe_request_response()
+
+    def _maybe_request_response(self) -> None:
+        """Ask for the response to the tool outputs once: when every handler has answered and
+        no response of the conversation is active (after the calls' `response.done`), as
+        parallel tool calls need."""
+        if (self._response_owed and not self._tool_runs and not self.response_active
+                and self.realtime.is_connected()):
+            self._response_owed = False
+            self.create_response()
 
     # -- connection ------------------------------------------------------------------------
 
@@ -236,7 +382,10 @@ class RealtimeClient(RealtimeEventHandler):
         if self.is_connected():
             raise RtkitError("already connected, use disconnect() first")
         self.session_created = False
-        await self.realtime.connect()
+        intent = "transcription" if is_transcription(self.session_config) else None
+        await self.realtime.connect(intent=intent)
+        self._connections += 1
+        self._reset_responses()
         self._connection_started()
         self._send_session()
         return True
@@ -282,11 +431,18 @@ class RealtimeClient(RealtimeEventHandler):
         On a sideband connection where the app did not set `turn_detection`, the effective
         session's (the call's) turn detection counts.
         """
-        source: Mapping[str, Any] = self.session_config
-        if self.sideband and "turn_detection" not in self._explicit and self.session:
-            source = self.session
-        td = normalize_turn_detection(turn_detection_of(source))
+        td = normalize_turn_detection(turn_detection_of(self._effective("turn_detection")))
         return None if td is None else str(td.get("type"))
+
+    def _apply_session(self) -> None:
+        """Tell the conversation the session's turn mode and audio formats."""
+        td = normalize_turn_detection(turn_detection_of(self._effective("turn_detection")))
+        self.conversation.server_vad = td is not None
+        idle = td.get("idle_timeout_ms") if isinstance(td, Mapping) else None
+        # an idle timeout commits that much quiet audio: keep it for the item
+        self.conversation.vad_retain_ms = max(10_000, int(idle or 0) + 2_000)
+        self.conversation.input_format = self.input_format
+        self.conversation.output_format = self.output_format
 
     def update_session(self, **fields: Any) -> bool:
         """Change session fields and send `session.update` if connected.
@@ -298,16 +454,33 @@ class RealtimeClient(RealtimeEventHandler):
         rtkit sends them in the dialect's shape. A GA-only field raises `ValueError` in the
         beta dialect. Fields persist across calls, tools given here included (followed by
         `add_tool` tools).
+
+        `type="transcription"` (GA, set before `connect()`, which then asks for
+        `?intent=transcription`) makes a transcription session: only its fields are sent
+        (input audio format, transcription, noise reduction, turn detection, `include`), and
+        setting any other (`voice`, `instructions`, tools...) raises `ValueError`.
         """
         canon = normalize_session_fields(fields)
         for tool in canon.get("tools") or ():
             if tool.get("name") in self.tools:
                 raise ValueError(f"tool {tool.get('name')!r} has already been added with add_tool")
+        for name in ("input_audio_format", "output_audio_format"):
+            if canon.get(name) is not None:
+                audio_format(canon[name])  # an unknown format fails here, naming it
         merged = {**self.session_config, **canon}
         build_session(merged, self.dialect)  # a field this dialect lacks fails here, not later
+        if is_transcription(merged):
+            extra = sorted((self._explicit | set(canon)) - TRANSCRIPTION_SESSION_FIELDS)
+            if self.tools:
+                extra.append("tools (add_tool)")
+            if extra:
+                raise ValueError(
+                    f"session field(s) {', '.join(map(repr, extra))} do not exist in a "
+                    "transcription session (it takes input audio format, transcription, "
+                    "noise reduction, turn detection and include)")
         self.session_config = merged
         self._explicit.update(canon)
-        self.conversation.server_vad = not is_manual_turn_detection(self.session_config)
+        self._apply_session()
         self._send_session()
         return True
 
@@ -339,6 +512,8 @@ class RealtimeClient(RealtimeEventHandler):
             raise ValueError(f'tool "{name}" already added; remove_tool("{name}") first')
         if not callable(handler):
             raise TypeError(f'tool "{name}" handler must be callable')
+        if is_transcription(self.session_config):
+            raise ValueError(f'tool "{name}": a transcription session has no tools')
         definition = {k: v for k, v in copy.deepcopy(dict(definition)).items() if k != "type"}
         self.tools[name] = {"definition": definition, "handler": handler}
         self._send_session()
@@ -364,8 +539,9 @@ class RealtimeClient(RealtimeEventHandler):
     def send_user_message_content(self, content: Sequence[Mapping[str, Any]] = ()) -> bool:
         """Send a user message (when `content` is non-empty), then `response.create`.
 
-        `input_audio` parts may carry int16 numpy arrays or bytes; they are base64-encoded in a
-        copy (the caller's objects are never changed).
+        `input_audio` parts may carry samples (int16, or float in [-1, 1]) or the session's
+        wire bytes; they are encoded in the input format in a copy (the caller's objects are
+        never changed).
         """
         if content:
             parts = []
@@ -373,7 +549,7 @@ class RealtimeClient(RealtimeEventHandler):
                 part = dict(part)
                 audio = part.get("audio")
                 if part.get("type") == "input_audio" and not isinstance(audio, str | None):
-                    part["audio"] = int16_to_base64(audio)
+                    part["audio"] = encode_base64(self._input_bytes(audio)[0])
                 parts.append(part)
             self.realtime.send("conversation.item.create", {
                 "item": {"type": "message", "role": "user", "content": parts},
@@ -381,45 +557,125 @@ class RealtimeClient(RealtimeEventHandler):
         self.create_response()
         return True
 
+    def _input_bytes(self, audio: Any) -> tuple[bytes, np.ndarray]:
+        """Wire bytes in the input format and their samples: bytes are taken as the format's
+        wire bytes, arrays as samples (`rtkit.audio.to_int16`: int16, or float in [-1, 1])."""
+        fmt = self.input_format
+        if isinstance(audio, bytes | bytearray | memoryview):
+            raw = bytes(audio)
+            if len(raw) % fmt.sample_width:
+                raise ValueError(f"{fmt.name} bytes must have a length that is a multiple of "
+                                 f"{fmt.sample_width}, got {len(raw)}")
+            return raw, fmt.decode(raw)
+        samples = to_int16(audio)
+        return fmt.encode(samples), samples
+
     def append_input_audio(self, audio: np.ndarray | bytes | bytearray | memoryview) -> bool:
-        """Stream input audio (PCM16, 24 kHz mono: int16 samples or little-endian bytes)."""
-        samples = (np.frombuffer(bytes(audio), dtype="<i2")
-                   if isinstance(audio, bytes | bytearray | memoryview)
-                   else np.asarray(audio, dtype=np.int16))
+        """Stream input audio, mono at the input format's rate (24 kHz PCM16, 8 kHz G.711).
+
+        Takes int16 samples, float samples in [-1, 1] (what sounddevice, soundfile and librosa
+        give; scaled like the seed's `floatTo16BitPCM`), or bytes in the session's input
+        format (PCM16 little-endian; for G.711 the μ-law / A-law bytes, e.g. a Twilio media
+        payload). Any other dtype raises `TypeError` naming it.
+        """
+        raw, samples = self._input_bytes(audio)
         if samples.size:
-            self.realtime.send("input_audio_buffer.append", {"audio": int16_to_base64(samples)})
+            self.realtime.send("input_audio_buffer.append", {"audio": encode_base64(raw)})
             self.conversation.append_input_audio(samples)
         return True
 
-    def create_response(self) -> bool:
-        """Commit buffered input audio in manual mode, then send `response.create`."""
-        if self.get_turn_detection_type() is None and self.conversation.pending_input_samples:
-            self.realtime.send("input_audio_buffer.commit")
-            self.conversation.commit_input_audio()
-        self.realtime.send("response.create")
+    def commit_input_audio(self) -> bool:
+        """Commit the buffered input audio (`input_audio_buffer.commit`) without asking for
+        a response: the server makes it a user item (transcribed when the session asks for
+        it). Nothing is sent when nothing is buffered. `create_response()` does this first in
+        manual turn mode; a transcription session with manual turns needs it alone."""
+        if not self.conversation.pending_input_samples:
+            return False
+        self.realtime.send("input_audio_buffer.commit")
+        self.conversation.commit_input_audio()
+        return True
+
+    def create_response(self, **options: Any) -> bool:
+        """Ask for a response: commits buffered input audio in manual mode, then sends
+        `response.create`.
+
+        `options` are the response's parameters, under GA or the seed's names
+        (`rtkit.protocol.build_response`): `instructions`, `modalities` / `output_modalities`,
+        `voice`, `output_audio_format`, `tools`, `tool_choice`, `metadata`, `input` (items to
+        answer instead of the conversation), `max_output_tokens`, `conversation`...
+        `conversation="none"` asks for an out-of-band response: it does not commit the
+        user's buffered audio, its items stay out of the conversation (see
+        `wait_for_next_response`). Raises `ValueError` for an unknown option and in a
+        transcription session (it has no responses).
+        """
+        if is_transcription(self.session_config):
+            raise ValueError("a transcription session has no responses: use "
+                             "commit_input_audio() (or server VAD) to get transcripts")
+        response = build_response(options, self.dialect)
+        if response.get("conversation") != "none" and self.get_turn_detection_type() is None:
+            self.commit_input_audio()
+        self.realtime.send("response.create", {"response": response} if response else None)
         return True
 
     def cancel_response(self, item_id: str | None = None, sample_count: int = 0) -> dict[str, Any]:
-        """Cancel the response; with an item id, also truncate its audio after `sample_count`."""
-        if not item_id:
+        """Barge-in: cancel the conversation's response if one is active and, with an item id,
+        truncate that assistant item's audio after `sample_count` samples (what the user
+        heard, at the output format's rate: `audio_end_ms = sample_count / rate * 1000`).
+
+        Unlike the seed, `response.cancel` is only sent while a response is active
+        (`response_active`): after its `response.done` the server would answer
+        `response_cancel_not_active`. The truncation is sent either way.
+        """
+        item = None
+        audio_index = None
+        if item_id:
+            item, audio_index = self._audio_item(item_id)
+        if self.response_active:
             self.realtime.send("response.cancel")
-            return {"item": None}
+        if item is not None:
+            self.realtime.send("conversation.item.truncate", {
+                "item_id": item_id,
+                "content_index": audio_index,
+                "audio_end_ms": self.output_format.samples_to_ms(sample_count),
+            })
+        return {"item": item}
+
+    def _audio_item(self, item_id: str) -> tuple[Item, int]:
+        """An assistant message with audio, and its audio part's index (or an error)."""
         item = self.conversation.get_item(item_id)
         if item is None:
             raise KeyError(f'could not find item "{item_id}"')
         if item.get("type") != "message" or item.get("role") != "assistant":
-            raise ValueError("can only cancel_response assistant messages")
+            raise ValueError("can only cancel_response / truncate_item assistant messages")
         audio_index = next((i for i, part in enumerate(item.get("content") or [])
                             if part.get("type") in ("audio", "output_audio")), None)
         if audio_index is None:
-            raise ValueError(f'could not find audio on item "{item_id}" to cancel')
-        self.realtime.send("response.cancel")
+            raise ValueError(f'could not find audio on item "{item_id}" to truncate')
+        return item, audio_index
+
+    def truncate_item(self, item_id: str, audio_end_ms: int,
+                      content_index: int | None = None) -> bool:
+        """Truncate an assistant item's audio at `audio_end_ms` (`conversation.item.truncate`),
+        without cancelling anything. `content_index` defaults to the item's audio part (the
+        item must then be known)."""
+        if content_index is None:
+            content_index = self._audio_item(item_id)[1]
         self.realtime.send("conversation.item.truncate", {
-            "item_id": item_id,
-            "content_index": audio_index,
-            "audio_end_ms": int(sample_count * 1000 // SAMPLE_RATE),
-        })
-        return {"item": item}
+            "item_id": item_id, "content_index": content_index, "audio_end_ms": int(audio_end_ms)})
+        return True
+
+    def retrieve_item(self, item_id: str) -> bool:
+        """Ask for the server's copy of an item (`conversation.item.retrieve`); its
+        `conversation.item.retrieved` refreshes the item (`conversation.updated`)."""
+        self.realtime.send("conversation.item.retrieve", {"item_id": item_id})
+        return True
+
+    def clear_output_audio(self) -> bool:
+        """Stop the audio the server is playing (`output_audio_buffer.clear`): for WebRTC and
+        SIP calls driven over a sideband connection, where the server plays the audio; over
+        a plain WebSocket the app plays it and stops its own player."""
+        self.realtime.send("output_audio_buffer.clear")
+        return True
 
     def clear_input_audio(self) -> bool:
         """Drop the input audio buffered so far: sends `input_audio_buffer.clear`, and the
@@ -446,6 +702,14 @@ class RealtimeClient(RealtimeEventHandler):
         `wait_for_next_item`; `items()` iterates over every completed item, buffered)."""
         payload = await self._next_event("conversation.item.completed", timeout)
         return {"item": payload["item"]}
+
+    async def wait_for_next_response(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next response that ends (`response.done`) after this call, as
+        `{"response": response, "items": [item, ...]}`: the stored response (status, usage,
+        metadata, `output` ids) and its items with `formatted`, out-of-band ones included.
+        Raises like `wait_for_next_item`."""
+        payload = await self._next_event("response.done", timeout)
+        return {"response": payload["response"], "items": payload["items"]}
 
     def items(self, *, completed: bool = True, timeout: float | None = None) -> EventStream:
         """An async iterator of items, buffered from this call on: every item completed

@@ -23,6 +23,15 @@ Differences from the seed (each tested in ``tests/test_conversation.py``):
 - ``previous_item_id`` orders items when it names a known item; otherwise (``null``, missing,
   unknown) the item goes last, as in the seed (SEED fix 12).
 - ``response.done`` updates the stored response (status, status_details, usage, ...) (fix 12).
+- Audio is decoded in the session's formats (:attr:`RealtimeConversation.input_format` /
+  :attr:`~RealtimeConversation.output_format`): G.711 μ-law / A-law at 8 kHz as well as PCM16;
+  samples and ``audio_*_ms`` count at the format's own rate. Audio that is not base64 is a
+  :class:`~rtkit.errors.ConversationError` and changes nothing.
+- Out-of-band responses (``conversation_id`` null: ``response.create`` with
+  ``conversation: "none"``): their items are kept apart, by id and through
+  :meth:`~RealtimeConversation.get_response_items`, never in :meth:`get_items`.
+- ``input_audio_buffer.timeout_triggered``'s segment (server VAD's idle timeout) gives the
+  committed item its audio, as a speech segment does.
 - Item status follows the seed (user messages and function call outputs ``completed``, others
   ``in_progress`` until ``response.output_item.done``), except that an item the server announces
   already ``completed`` / ``incomplete`` keeps that status. A function call that ends
@@ -49,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from rtkit.audio import SAMPLE_RATE, AudioBuffer, base64_to_int16
+from rtkit.audio import PCM16, SAMPLE_RATE, AudioBuffer, AudioFormat, decode_base64
 from rtkit.errors import ConversationError
 from rtkit.protocol.events import BETA_TO_GA_SERVER_EVENTS, canonical_server_type
 
@@ -114,6 +123,8 @@ class RealtimeConversation:
     (default) to infer it (VAD once a ``speech_started`` / ``speech_stopped`` event is seen).
     The client should set :attr:`server_vad` when the session's turn detection changes.
     ``vad_retain_ms``: how much recent input audio server-VAD mode keeps outside open speech.
+    ``input_format`` / ``output_format``: the session's audio formats (default PCM16 24 kHz;
+    the client sets them from the session); ``sample_rate`` makes both PCM16 at that rate.
     """
 
     default_frequency = SAMPLE_RATE
@@ -124,10 +135,17 @@ class RealtimeConversation:
         server_vad: bool | None = None,
         vad_retain_ms: int = 10_000,
         sample_rate: int = SAMPLE_RATE,
+        input_format: AudioFormat | None = None,
+        output_format: AudioFormat | None = None,
     ) -> None:
         self.server_vad: bool | None = server_vad
         self.vad_retain_ms = vad_retain_ms
-        self.sample_rate = sample_rate
+        pcm = PCM16 if sample_rate == SAMPLE_RATE else AudioFormat("pcm16", sample_rate, 2)
+        self.input_format: AudioFormat = input_format or pcm
+        """The format of input audio (what ``append_input_audio`` samples and the speech
+        events' ``audio_*_ms`` count in)."""
+        self.output_format: AudioFormat = output_format or pcm
+        """The format of output audio (how audio deltas decode, and truncation counts)."""
         self._handlers = {
             "conversation.item.added": self._item_added,
             "conversation.item.done": self._item_done,
@@ -138,6 +156,7 @@ class RealtimeConversation:
             "input_audio_buffer.speech_started": self._speech_started,
             "input_audio_buffer.speech_stopped": self._speech_stopped,
             "input_audio_buffer.committed": self._committed,
+            "input_audio_buffer.timeout_triggered": self._timeout_triggered,
             "response.created": self._response_created,
             "response.done": self._response_done,
             "response.output_item.added": self._output_item_added,
@@ -189,6 +208,7 @@ class RealtimeConversation:
         self._queued_segments: dict[str, list[dict[str, Any]]] = {}
         self._queued_status: dict[str, str] = {}
         self._truncated: set[str] = set()
+        self._out_of_band: set[str] = set()  # ids of out-of-band responses and their items
         self._input = _InputAudio()
         self._open_speech_start: int | None = None
         self._clears_pending = 0
@@ -197,17 +217,35 @@ class RealtimeConversation:
         self.rate_limits: list[dict[str, Any]] | None = None
         """The last ``rate_limits.updated`` event's ``rate_limits``."""
 
+    @property
+    def sample_rate(self) -> int:
+        """The output audio's sample rate (24 kHz, or 8 kHz for G.711)."""
+        return self.output_format.rate
+
     def get_item(self, item_id: str) -> Item | None:
-        """The item with this id, or ``None``."""
+        """The item with this id (a conversation item, or an out-of-band response's), or
+        ``None``."""
         return self._item_lookup.get(item_id)
 
     def get_items(self) -> list[Item]:
-        """All items in conversation order (a new list; the items themselves are live)."""
+        """All items in conversation order (a new list; the items themselves are live).
+        Out-of-band responses' items are not among them."""
         return list(self._items)
+
+    def is_out_of_band(self, item_or_response_id: str) -> bool:
+        """Whether this id is an out-of-band response's (``conversation: "none"``) or one of
+        its items: items kept out of the conversation."""
+        return item_or_response_id in self._out_of_band
 
     def get_response(self, response_id: str) -> dict[str, Any] | None:
         """The response with this id, or ``None``. ``output`` lists the ids of its items."""
         return self._response_lookup.get(response_id)
+
+    def get_response_items(self, response_id: str) -> list[Item]:
+        """The items of a response that are known, in output order (out-of-band ones too)."""
+        response = self._response_lookup.get(response_id) or {}
+        return [self._item_lookup[i] for i in response.get("output") or []
+                if i in self._item_lookup]
 
     def get_responses(self) -> list[dict[str, Any]]:
         """All responses in creation order."""
@@ -251,6 +289,11 @@ class RealtimeConversation:
         self._queued_input_audio = arr
         return arr
 
+    def pending_input_audio(self) -> np.ndarray:
+        """A copy of the samples appended since the last commit (what a manual commit would
+        hand over; in server-VAD mode, what is still kept of them)."""
+        return self._input.slice(self._input.commit_at, self._input.end)
+
     @property
     def pending_input_samples(self) -> int:
         """Samples appended since the last commit (what a manual commit would hand over)."""
@@ -262,7 +305,8 @@ class RealtimeConversation:
         return len(self._input.buf)
 
     def _ms_to_samples(self, ms: float) -> int:
-        return int((ms * self.sample_rate) // 1000)
+        """Input samples in ``ms`` (speech events count input audio)."""
+        return self.input_format.ms_to_samples(ms)
 
     def _trim_input(self) -> None:
         if not self.server_vad:
@@ -323,7 +367,8 @@ class RealtimeConversation:
         self._item_lookup[item["id"]] = item
 
     # conversation.item.added (GA) / conversation.item.created (beta)
-    def _item_added(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item, None]:
+    def _item_added(self, event_type: str, event: Mapping[str, Any],
+                    detached: bool = False) -> tuple[Item, None]:
         src = event.get("item")
         if not isinstance(src, Mapping) or not isinstance(src.get("id"), str):
             raise ConversationError(f"{event_type}: missing item or item id")
@@ -390,7 +435,11 @@ class RealtimeConversation:
             item["status"] = "completed"
         elif item_type in _MCP_RUNNING_TYPES:
             item["status"] = self._queued_status.pop(item_id, running)
-        self._insert(item, event.get("previous_item_id"))
+        if detached:  # an out-of-band response's item: known by id, not in the conversation
+            self._item_lookup[item_id] = item
+            self._out_of_band.add(item_id)
+        else:
+            self._insert(item, event.get("previous_item_id"))
         return item, None
 
     # conversation.item.done (GA)
@@ -399,15 +448,42 @@ class RealtimeConversation:
         if not isinstance(src, Mapping) or not isinstance(src.get("id"), str):
             raise ConversationError(f"{event_type}: missing item or item id")
         item = self._item_lookup.get(src["id"])
+        audio = self._decode_parts(event_type, src, item)
         if item is None:
             item, _ = self._item_added(event_type, event)
-        self._finish_item(item, src)
+        self._finish_item(item, src, audio)
         return item, None
 
-    def _finish_item(self, item: Item, src: Mapping[str, Any]) -> bool:
-        """Merge the final item (a `*.item.done` or `retrieved` event's): fields, content,
-        status. Returns whether anything changed."""
-        changed = self._merge_item(item, src)
+    def _decode_parts(self, event_type: str, src: Mapping[str, Any],
+                      item: Item | None) -> dict[int, np.ndarray]:
+        """The audio of ``src``'s content parts that ``item`` (None: a new item) still needs,
+        decoded before anything changes: audio that is not base64 raises ConversationError."""
+        if item is not None and len(item["formatted"]["audio"]):
+            return {}
+        content = src.get("content")
+        decoded: dict[int, np.ndarray] = {}
+        for index, part in enumerate(content if isinstance(content, list) else []):
+            if isinstance(part, Mapping) and isinstance(part.get("audio"), str) and part["audio"]:
+                samples = self._decode(event_type, src.get("id"), part["audio"],
+                                       self.input_format if part.get("type") == "input_audio"
+                                       else self.output_format)
+                samples.flags.writeable = False
+                decoded[index] = samples
+        return decoded
+
+    @staticmethod
+    def _decode(event_type: str, item_id: Any, b64: Any, fmt: AudioFormat) -> np.ndarray:
+        try:
+            return fmt.decode(decode_base64(b64))
+        except (ValueError, TypeError) as exc:
+            raise ConversationError(
+                f"{event_type}: item {item_id!r}: the audio is not base64 ({exc})") from None
+
+    def _finish_item(self, item: Item, src: Mapping[str, Any],
+                     audio: dict[int, np.ndarray]) -> bool:
+        """Merge the final item (a `*.item.done` or `retrieved` event's): fields, content
+        (``audio``: its parts' decoded audio), status. Returns whether anything changed."""
+        changed = self._merge_item(item, src, audio)
         status = src.get("status")
         if status is not None:
             changed |= item.get("status") != status
@@ -417,7 +493,8 @@ class RealtimeConversation:
             changed = True
         return changed
 
-    def _merge_item(self, item: Item, src: Mapping[str, Any]) -> bool:
+    def _merge_item(self, item: Item, src: Mapping[str, Any],
+                    audio: dict[int, np.ndarray]) -> bool:
         changed = False
         for key, value in src.items():
             if key in ("content", "formatted", "status"):
@@ -435,13 +512,15 @@ class RealtimeConversation:
         if isinstance(content, list):
             for index, part in enumerate(content):
                 if isinstance(part, Mapping):
-                    changed |= self._merge_part(item, index, part)
+                    changed |= self._merge_part(item, index, part, audio.get(index))
             changed |= self._sync_formatted(item)
         return changed
 
-    def _merge_part(self, item: Item, index: int, src: Mapping[str, Any]) -> bool:
+    def _merge_part(self, item: Item, index: int, src: Mapping[str, Any],
+                    audio: np.ndarray | None) -> bool:
         """Merge a final content part into ``item["content"][index]`` (created if missing);
-        empty values never replace accumulated ones, base64 audio goes to ``formatted``."""
+        empty values never replace accumulated ones, its decoded ``audio`` (if any) goes to
+        ``formatted``."""
         content = item.get("content")
         if not isinstance(content, list):
             content = item["content"] = []
@@ -456,10 +535,8 @@ class RealtimeConversation:
         truncated = item.get("id") in self._truncated
         for key, value in src.items():
             if key == "audio":
-                if isinstance(value, str) and value and not len(item["formatted"]["audio"]):
-                    samples = base64_to_int16(value)
-                    samples.flags.writeable = False
-                    item["formatted"]["audio"] = samples
+                if audio is not None and not len(item["formatted"]["audio"]):
+                    item["formatted"]["audio"] = audio
                     changed = True
                 continue
             if value is None or (value == "" and part.get(key)):
@@ -504,7 +581,7 @@ class RealtimeConversation:
     def _item_truncated(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item, None]:
         item = self._need_item(event_type, event.get("item_id"))
         self._truncated.add(item["id"])
-        end = self._ms_to_samples(event.get("audio_end_ms") or 0)
+        end = self.output_format.ms_to_samples(event.get("audio_end_ms") or 0)
         buf = self._audio.get(item["id"])
         if buf is not None:
             buf.truncate(end)
@@ -611,10 +688,28 @@ class RealtimeConversation:
             self._queued_input_audio = None
         return None, None
 
+    def _timeout_triggered(self, event_type: str, event: Mapping[str, Any]
+                           ) -> tuple[None, None]:
+        """Server VAD's idle timeout commits the (quiet) segment it names: its audio goes to
+        that item, as a speech segment's does."""
+        item_id = event.get("item_id")
+        start_ms = event.get("audio_start_ms") or 0
+        end_ms = event.get("audio_end_ms") or start_ms
+        if isinstance(item_id, str):
+            self._queued_speech[item_id] = {
+                "audio_start_ms": start_ms, "audio_end_ms": end_ms,
+                "audio": self._input.slice(self._ms_to_samples(start_ms),
+                                           self._ms_to_samples(end_ms))}
+        self._open_speech_start = None
+        self._trim_input()
+        return None, None
+
     def _response_created(self, event_type: str, event: Mapping[str, Any]) -> tuple[None, None]:
         src = event.get("response")
         if not isinstance(src, Mapping) or not isinstance(src.get("id"), str):
             raise ConversationError(f"{event_type}: missing response or response id")
+        if "conversation_id" in src and src["conversation_id"] is None:
+            self._out_of_band.add(src["id"])  # conversation "none": an out-of-band response
         if src["id"] not in self._response_lookup:
             response = copy.deepcopy(dict(src))
             response["output"] = [
@@ -647,6 +742,8 @@ class RealtimeConversation:
             raise ConversationError(f"{event_type}: missing item or item id")
         if item_id not in response["output"]:
             response["output"].append(item_id)
+        if response["id"] in self._out_of_band and item_id not in self._item_lookup:
+            self._item_added(event_type, {"item": src}, detached=True)
         return None, None
 
     def _output_item_done(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item, None]:
@@ -654,7 +751,7 @@ class RealtimeConversation:
         if not isinstance(src, Mapping):
             raise ConversationError(f"{event_type}: missing item")
         item = self._need_item(event_type, src.get("id"))
-        self._finish_item(item, src)
+        self._finish_item(item, src, self._decode_parts(event_type, src, item))
         return item, None
 
     def _content_part_added(self, event_type: str, event: Mapping[str, Any]) -> tuple[Item, None]:
@@ -681,12 +778,22 @@ class RealtimeConversation:
         # The hot path of a long audio response: keep it lean.
         item_id = event.get("item_id")
         buf = self._audio.get(item_id)  # type: ignore[arg-type]
+        item = (self._need_item(event_type, item_id) if buf is None
+                else self._item_lookup[item_id])  # type: ignore[index]
+        try:
+            raw = decode_base64(event.get("delta") or "")
+        except (ValueError, TypeError) as exc:  # before anything changes
+            raise ConversationError(f"{event_type}: item {item_id!r}: the audio delta is not "
+                                    f"base64 ({exc})") from None
         if buf is None:
-            item = self._need_item(event_type, item_id)
             buf = self._audio[item_id] = AudioBuffer(item["formatted"]["audio"])  # type: ignore[index]
-        else:
-            item = self._item_lookup[item_id]  # type: ignore[index]
-        samples = buf.append_base64(event.get("delta") or "")
+        fmt = self.output_format
+        if fmt.sample_width == 2:
+            samples = buf.append_pcm16(raw)
+        else:  # G.711: decode, then append
+            start = len(buf)
+            buf.append(fmt.decode(raw))
+            samples = buf.view()[start:]
         item["formatted"]["audio"] = buf.view()
         return item, {"audio": samples}
 
@@ -716,9 +823,10 @@ class RealtimeConversation:
         if not isinstance(src, Mapping) or not isinstance(src.get("id"), str):
             raise ConversationError(f"{event_type}: missing item or item id")
         item = self._item_lookup.get(src["id"])
+        audio = self._decode_parts(event_type, src, item)
         if item is None:
             item, _ = self._item_added(event_type, {"item": src, "previous_item_id": None})
-        self._finish_item(item, src)
+        self._finish_item(item, src, audio)
         return item, None
 
     def _input_segment(
@@ -790,7 +898,8 @@ class RealtimeConversation:
         index = event.get("content_index")
         if not isinstance(part, Mapping) or not isinstance(index, int):
             return None, None
-        changed = self._merge_part(item, index, part)
+        audio = self._decode_parts(event_type, {"id": item["id"], "content": [part]}, item)
+        changed = self._merge_part(item, index, part, audio.get(0))
         changed |= self._sync_formatted(item)
         return (item, None) if changed else (None, None)
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["ToolHandler", "run_tool", "tool_error"]
+__all__ = ["ToolHandler", "run_tool", "tool_error", "tool_output_json"]
 
 ToolHandler = Callable[[dict[str, Any]], "Awaitable[Any] | Any"]
 
@@ -38,6 +38,17 @@ async def run_tool(handler: ToolHandler, arguments_json: str) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+def tool_output_json(value: Any) -> str:
+    """A tool's result as the `output` string of its `function_call_output`, written as the
+    reference client's `JSON.stringify` writes it: compact separators, non-ASCII characters
+    as they are, so a cassette recorded by a JavaScript app replays against its Python port.
+
+    Raises `TypeError` for a value JSON cannot hold and `ValueError` for NaN or infinity
+    (JavaScript would write `null`; rtkit reports it as the handler's error instead).
+    """
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def tool_error(tool: dict[str, Any], exc: BaseException) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import click
 
 from rtkit.cassette import Cassette
 from rtkit.errors import CassetteError, RtkitError
+from rtkit.threads import report_loop_errors
 
 __all__ = ["STATUS_INTERVAL", "echo", "fail", "load_cassette", "parse_listen", "printable",
            "read_cassette", "run", "run_until_signal", "status_printer"]
@@ -85,6 +86,8 @@ async def run_until_signal(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     """Run `main(stop)`; SIGINT / SIGTERM set `stop` instead of killing the process."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # what asyncio would print with a traceback is one `rtkit: error:` line
+    report_loop_errors(loop, lambda line: click.echo(f"rtkit: error: {line}", err=True))
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)

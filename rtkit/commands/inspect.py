@@ -91,11 +91,11 @@ def command(cassette: Path, as_json: bool, episode: int | None, counts: bool) ->
 
     \b
     $ rtkit inspect cassettes/ga/tool_call.jsonl
-    cassettes/ga/tool_call.jsonl: 1 episode(s), GA, recorded 2026-12-02T17:01:35Z by rtkit 0.1.0
+    cassettes/ga/tool_call.jsonl: 1 episode(s), GA, recorded 2026-12-07T21:06:30Z by rtkit 0.1.0
     ...
-        0.010  user       "What's the weather in Paris?"
-        0.011  server     response.created resp_zdSBMIvyqunLGFTJb80KJ
-        0.011  assistant  call get_weather({"location": "Paris", "unit": "c"})
+        0.013  user       "What's the weather in Paris?"
+        0.013  server     response.created resp_zdSBMIvyqunLGFTJb80KJ
+        0.013  assistant  call get_weather({"location": "Paris", "unit": "c"})
     ...
       audio: 0.00 s in, 0.00 s out; 2 response(s) (2 completed); 0 error(s)
 

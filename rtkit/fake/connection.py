@@ -15,7 +15,6 @@ events.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import copy
 import json
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rtkit.audio import SAMPLE_RATE
+from rtkit.audio import decode_base64
 from rtkit.fake.handshake import Handshake
 from rtkit.fake.ids import IdSource
 from rtkit.fake.items import Items
@@ -38,7 +37,7 @@ __all__ = ["FakeConnection"]
 
 _TOO_DEEP = Problem("invalid_json", "Invalid JSON in the client event: nested too deeply.")
 _GA_TO_BETA = {ga: beta for beta, ga in BETA_TO_GA_SERVER_EVENTS.items()}
-_MIN_COMMIT_SAMPLES = SAMPLE_RATE // 10  # the live API refuses to commit less than 100 ms
+_MIN_COMMIT_MS = 100  # the live API refuses to commit less than 100 ms
 _TRANSCRIPTION_USAGE = {
     "type": "tokens",
     "total_tokens": 26,
@@ -56,7 +55,8 @@ class FakeConnection:
         self.handshake = handshake
         self.dialect = handshake.dialect
         self.ids = IdSource(seed)
-        self.session = SessionState(self.dialect, self.ids, handshake.model)
+        kind = "transcription" if handshake.intent == "transcription" else "realtime"
+        self.session = SessionState(self.dialect, self.ids, handshake.model, kind)
         self.conversation_id = self.ids.make("conv_")
         self.items = Items()
         self.delta_seconds = script.delta_ms / 1000
@@ -188,7 +188,7 @@ class FakeConnection:
 
     def _on_session_update(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         session = event.get("session")
-        problem = check_update(self.dialect, session)
+        problem = check_update(self.dialect, session, self.session.kind)
         if problem is not None:
             return [self._error(problem, event)]
         assert isinstance(session, dict)  # check_update refuses anything else
@@ -197,16 +197,17 @@ class FakeConnection:
 
     def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         try:
-            raw = base64.b64decode(event.get("audio") or "", validate=True)
+            raw = decode_base64(event.get("audio") or "")
         except (binascii.Error, TypeError, ValueError):
             return [self._error(Problem("invalid_value", "Invalid 'audio': expected base64 "
                                         "encoded audio bytes.", "audio"), event)]
-        samples = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2")
+        fmt = self.session.input_format  # PCM16 at 24 kHz, or G.711 at 8 kHz
+        samples = fmt.decode(raw)
         self.buffer.append(samples)
         out: list[dict[str, Any]] = []
         vad = self.session.turn_detection
         if vad and vad.get("type") in ("server_vad", "semantic_vad"):
-            for change, at_ms in self.vad.feed(samples, self.position, vad):
+            for change, at_ms in self.vad.feed(samples, self.position, vad, fmt.rate):
                 out += self._speech_started(at_ms, vad) if change == "started" else \
                     self._speech_stopped(at_ms, vad)
         self.position += len(samples)
@@ -229,14 +230,15 @@ class FakeConnection:
         out = [self._stamp({"type": "input_audio_buffer.speech_stopped",
                             "audio_end_ms": at_ms, "item_id": item_id})]
         out += self._commit(item_id)
-        if vad.get("create_response", True):
+        if vad.get("create_response", True) and self.session.kind == "realtime":
             out += self._start_response({}, None)
         return out
 
     def _on_input_audio_buffer_commit(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         total = sum(len(b) for b in self.buffer)
-        if total < _MIN_COMMIT_SAMPLES:
-            ms = total * 1000 / SAMPLE_RATE
+        rate = self.session.input_format.rate
+        if total * 1000 < _MIN_COMMIT_MS * rate:
+            ms = total * 1000 / rate
             return [self._error(Problem(
                 "input_audio_buffer_commit_empty",
                 "Error committing input audio buffer: buffer too small. Expected at least "
@@ -348,7 +350,9 @@ class FakeConnection:
         return self.current if self.current is not None and not self.current.finished else None
 
     def _on_response_cancel(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        active = self._active()
+        wanted = event.get("response_id")
+        active = (self._active() if wanted is None else
+                  next((r for r in self.responses if r.id == wanted), None))
         if active is not None:
             active.cancel("client_cancelled")
             return []
@@ -356,21 +360,34 @@ class FakeConnection:
                                     "Cancellation failed: no active response found"), event)]
 
     def _on_response_create(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.session.kind == "transcription":
+            return [self._error(Problem(
+                "invalid_value", "A transcription session has no responses: 'response.create' "
+                "is not supported.", "type"), event)]
+        options = event.get("response")
+        options = options if isinstance(options, dict) else {}
         active = self._active()
-        if active is not None:
+        if active is not None and options.get("conversation") != "none":
             return [self._error(Problem(
                 "conversation_already_has_active_response",
                 f"Conversation already has an active response in progress: {active.id}. "
                 "Wait until the response is finished before creating a new one."), event)]
-        options = event.get("response")
-        return self._start_response(options if isinstance(options, dict) else {}, event)
+        return self._start_response(options, event)
 
     def _start_response(self, options: dict[str, Any], trigger: dict[str, Any] | None
                         ) -> list[dict[str, Any]]:
-        """Answer the input since the last response with the script's reply."""
+        """Answer the input since the last response with the script's reply (or, when the
+        response names its `input` items, those; an out-of-band response, `conversation:
+        "none"`, leaves the conversation's input for the next response)."""
         self.started += 1
-        turn = Turn(" ".join(self.turn_text), tuple(self.turn_outputs), self.started)
-        self.turn_text, self.turn_outputs = [], []
+        given = options.get("input")
+        if isinstance(given, list):
+            texts, outputs = _input_of(given)
+            turn = Turn(" ".join(texts), tuple(outputs), self.started)
+        else:
+            turn = Turn(" ".join(self.turn_text), tuple(self.turn_outputs), self.started)
+        if options.get("conversation") != "none":
+            self.turn_text, self.turn_outputs = [], []
         reply: Reply = self.script.choose(turn)
         if reply.error is not None:
             problem = Problem(reply.error.code, reply.error.message, reply.error.param)
@@ -380,6 +397,22 @@ class FakeConnection:
                     for e in reply.events]
         run = ResponseRun(self, self.ids.make("resp_"), reply, options)
         self.responses.append(run)
-        self.current = run
+        if not run.out_of_band:
+            self.current = run
         self._starting.append(run)
         return []
+
+
+def _input_of(items: list[Any]) -> tuple[list[str], list[str]]:
+    """The user text and tool outputs of `response.input` items."""
+    texts: list[str] = []
+    outputs: list[str] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call_output":
+            outputs.append(str(item.get("output") or ""))
+        elif item.get("role") == "user":
+            texts += [str(p.get("text")) for p in item.get("content") or []
+                      if isinstance(p, dict) and p.get("text")]
+    return texts, outputs

@@ -50,6 +50,7 @@ class Handshake:
     subprotocol: str | None = None
     refusal: Refusal | None = None
     key_presented: bool = False
+    intent: str | None = None  # `?intent=transcription`: a GA transcription session
 
 
 def select_subprotocol(offered: Sequence[str]) -> str | None:
@@ -90,11 +91,14 @@ def read_handshake(
     `openai-beta.realtime-v1` subprotocol select beta); `"ga"` refuses beta clients the way the
     live API does today (`beta_api_shape_disabled`, close 4000); `"beta"` always speaks beta.
     With `api_key` set, any other key is refused (`invalid_api_key`, close 3000).
+    `?intent=transcription` asks for a GA transcription session.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     wants_beta = lowered.get("openai-beta", "").replace(" ", "") == "realtime=v1" or (
         BETA_PROTOCOL in offered)
-    model = (parse_qs(urlsplit(target).query).get("model") or [default_model])[0]
+    query = parse_qs(urlsplit(target).query)
+    model = (query.get("model") or [default_model])[0]
+    intent = (query.get("intent") or [None])[0]
     key = presented_key(lowered, offered)
     chosen: Dialect = "beta" if dialect == "beta" or (dialect == "auto" and wants_beta) else "ga"
     refusal = None
@@ -108,4 +112,5 @@ def read_handshake(
                                   "The beta Realtime API shape is disabled: connect without the "
                                   "OpenAI-Beta: realtime=v1 header and send GA events."),
                           CLOSE_REQUEST)
-    return Handshake(chosen, model, select_subprotocol(offered), refusal, key is not None)
+    return Handshake(chosen, model, select_subprotocol(offered), refusal, key is not None,
+                     intent)

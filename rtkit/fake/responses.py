@@ -11,12 +11,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rtkit.audio import SAMPLE_RATE, int16_to_base64
+from rtkit.audio import AudioFormat, audio_format
 from rtkit.fake.ids import IdSource
 from rtkit.fake.items import Items
-from rtkit.fake.script import Reply
+from rtkit.fake.script import FunctionCall, Reply
 from rtkit.fake.session import SessionState
-from rtkit.fake.speech import pieces, words
+from rtkit.fake.speech import at_rate, pieces, words
 
 __all__ = ["Pause", "ResponseHost", "ResponseRun", "Step"]
 
@@ -66,7 +66,13 @@ class ResponseHost(Protocol):
 
 
 class ResponseRun:
-    """A response in progress: `reply` rendered as the live API streams it."""
+    """A response in progress: `reply` rendered as the live API streams it.
+
+    `options` are `response.create`'s `response`: `output_modalities` (beta `modalities`),
+    the output audio format (`audio.output.format`, beta `output_audio_format`), `metadata`
+    (echoed), and `conversation: "none"` for an out-of-band response, whose items stay out of
+    the conversation (no `conversation.item.*` events, `conversation_id` null).
+    """
 
     def __init__(self, host: ResponseHost, resp_id: str, reply: Reply,
                  options: dict[str, Any]) -> None:
@@ -75,6 +81,8 @@ class ResponseRun:
         self.reply = reply
         self.metadata = options.get("metadata")
         self.audio = self._wants_audio(options)
+        self.out_of_band = options.get("conversation") == "none"
+        self.format = self._output_format(options)
         self.cancelled: str | None = None  # the reason, once cancelled
         self.due = 0.0  # when to resume (the connection's clock)
         self.finished = False
@@ -85,6 +93,13 @@ class ResponseRun:
         key = "output_modalities" if self.host.ga else "modalities"
         asked = options.get(key)
         return "audio" in asked if isinstance(asked, list) else self.host.session.audio_out
+
+    def _output_format(self, options: dict[str, Any]) -> AudioFormat:
+        if self.host.ga:
+            asked = ((options.get("audio") or {}).get("output") or {}).get("format")
+        else:
+            asked = options.get("output_audio_format")
+        return self.host.session.output_format if asked is None else audio_format(asked)
 
     def cancel(self, reason: str) -> None:
         """Stop at the next resume: `response.done` says cancelled, with `reason`."""
@@ -103,7 +118,7 @@ class ResponseRun:
             "status": status,
             "status_details": details,
             "output": output,
-            "conversation_id": host.conversation_id,
+            "conversation_id": None if self.out_of_band else host.conversation_id,
             "usage": copy.deepcopy(_USAGE) if status != "in_progress" else None,
             "metadata": copy.deepcopy(self.metadata),
         }
@@ -111,12 +126,11 @@ class ResponseRun:
         if host.ga:
             base["output_modalities"] = ["audio"] if self.audio else ["text"]
             base["max_output_tokens"] = "inf"
-            base["audio"] = {
-                "output": {"format": {"type": "audio/pcm", "rate": SAMPLE_RATE}, "voice": voice}}
+            base["audio"] = {"output": {"format": self.format.ga, "voice": voice}}
         else:
             base["modalities"] = ["text", "audio"] if self.audio else ["text"]
             base["voice"] = voice
-            base["output_audio_format"] = "pcm16"
+            base["output_audio_format"] = self.format.name
             base["temperature"] = 0.8
             base["max_output_tokens"] = "inf"
         return base
@@ -124,17 +138,19 @@ class ResponseRun:
     def steps(self) -> Iterator[Step]:
         """The response's events, with a `Pause` wherever the live API would stream."""
         yield {"type": "response.created", "response": self.response("in_progress", [])}
-        item_id = self.host.ids.make("item_")
-        if self.reply.function_call is not None:
-            item = yield from self._function_call(item_id)
+        items = []
+        if self.reply.kind == "function_call":
+            for index, call in enumerate(self.reply.calls()):
+                item = yield from self._function_call(self.host.ids.make("item_"), call, index)
+                items.append(item)
         else:
-            item = yield from self._message(item_id)
+            items.append((yield from self._message(self.host.ids.make("item_"))))
         status = "cancelled" if self.cancelled else "completed"
-        yield {"type": "response.done", "response": self.response(status, [item])}
+        yield {"type": "response.done", "response": self.response(status, items)}
         yield {"type": "rate_limits.updated", "rate_limits": copy.deepcopy(_RATE_LIMITS)}
 
-    def _where(self, item_id: str) -> dict[str, Any]:
-        return {"response_id": self.id, "item_id": item_id, "output_index": 0,
+    def _where(self, item_id: str, index: int = 0) -> dict[str, Any]:
+        return {"response_id": self.id, "item_id": item_id, "output_index": index,
                 "content_index": 0}
 
     def _delta(self, ga_type: str, where: dict[str, Any], delta: str) -> dict[str, Any]:
@@ -143,17 +159,21 @@ class ResponseRun:
             event["obfuscation"] = self.host.ids.obfuscation()
         return event
 
-    def _item_added(self, item: dict[str, Any]) -> Iterator[Step]:
+    def _item_added(self, item: dict[str, Any], index: int = 0) -> Iterator[Step]:
+        yield {"type": "response.output_item.added", "response_id": self.id,
+               "output_index": index, "item": copy.deepcopy(item)}
+        if self.out_of_band:
+            return
         self.previous = self.host.items.add(copy.deepcopy(item))
-        yield {"type": "response.output_item.added", "response_id": self.id, "output_index": 0,
-               "item": copy.deepcopy(item)}
         yield {"type": self.host.name("conversation.item.added"),
                "previous_item_id": self.previous, "item": copy.deepcopy(item)}
 
-    def _item_done(self, item: dict[str, Any]) -> Iterator[Step]:
+    def _item_done(self, item: dict[str, Any], index: int = 0) -> Iterator[Step]:
+        yield {"type": "response.output_item.done", "response_id": self.id,
+               "output_index": index, "item": copy.deepcopy(item)}
+        if self.out_of_band:
+            return
         self.host.items.by_id[item["id"]] = copy.deepcopy(item)
-        yield {"type": "response.output_item.done", "response_id": self.id, "output_index": 0,
-               "item": copy.deepcopy(item)}
         if self.host.ga:
             yield {"type": "conversation.item.done", "previous_item_id": self.previous,
                    "item": copy.deepcopy(item)}
@@ -161,15 +181,13 @@ class ResponseRun:
     def _pause(self) -> Pause:
         return Pause(self.host.delta_seconds)
 
-    def _function_call(self, item_id: str) -> Iterator[Step]:
-        call = self.reply.function_call
-        assert call is not None
+    def _function_call(self, item_id: str, call: FunctionCall, index: int) -> Iterator[Step]:
         item = {"id": item_id, "type": "function_call", "object": "realtime.item",
                 "status": "in_progress", "name": call.name, "call_id": self.host.ids.call_id(),
                 "arguments": ""}
-        yield from self._item_added(item)
+        yield from self._item_added(item, index)
         text = call.arguments_json()
-        where = {"response_id": self.id, "item_id": item_id, "output_index": 0,
+        where = {"response_id": self.id, "item_id": item_id, "output_index": index,
                  "call_id": item["call_id"]}
         sent = ""
         for piece in pieces(text, _ARGUMENT_PIECE):
@@ -183,7 +201,7 @@ class ResponseRun:
             done["name"] = call.name
         yield done
         item.update(status="incomplete" if self.cancelled else "completed", arguments=sent)
-        yield from self._item_done(item)
+        yield from self._item_done(item, index)
         return item
 
     def _message(self, item_id: str) -> Iterator[Step]:
@@ -198,8 +216,9 @@ class ResponseRun:
         said_words = words(self.reply.text or "")
         said = ""
         if audio:
-            samples = self.reply.speech()
-            chunks = (np.array_split(samples, max(1, len(samples) * 10 // SAMPLE_RATE))
+            fmt = self.format
+            samples = at_rate(self.reply.speech(), fmt.rate)
+            chunks = (np.array_split(samples, max(1, len(samples) * 10 // fmt.rate))
                       if len(samples) else [])
             for i, chunk in enumerate(chunks):
                 if self.cancelled:
@@ -211,7 +230,7 @@ class ResponseRun:
                 yield self._pause()
                 if self.cancelled:  # cancelled while waiting: this chunk is never sent
                     break
-                yield self._delta("response.output_audio.delta", where, int16_to_base64(chunk))
+                yield self._delta("response.output_audio.delta", where, fmt.encode_base64(chunk))
             if not self.cancelled:
                 for word in said_words[len(chunks):]:
                     said += word

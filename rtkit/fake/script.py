@@ -82,17 +82,20 @@ class ErrorReply(_Strict):
     param: str | None = None
 
 
-_REPLY_KINDS = "text (with audio_ms or audio_wav), function_call, error or events"
+_REPLY_KINDS = ("text (with audio_ms or audio_wav), function_call, function_calls, error or "
+                "events")
 
 
 class Reply(_Strict):
     """One answer: a message (`text`, spoken when the session outputs audio), a function call,
-    an `error` event, or raw server `events` sent as they are."""
+    several function calls in one response (`function_calls`, as GA models call tools in
+    parallel), an `error` event, or raw server `events` sent as they are."""
 
     text: str | None = None
     audio_ms: int | None = Field(None, ge=0)
     audio_wav: str | None = None
     function_call: FunctionCall | None = None
+    function_calls: list[FunctionCall] | None = Field(None, min_length=1)
     error: ErrorReply | None = None
     events: list[dict[str, Any]] | None = None
 
@@ -103,6 +106,7 @@ class Reply(_Strict):
         message = any(v is not None for v in (self.text, self.audio_ms, self.audio_wav))
         kinds = [k for k, given in (("text", message),
                                     ("function_call", self.function_call is not None),
+                                    ("function_calls", self.function_calls is not None),
                                     ("error", self.error is not None),
                                     ("events", self.events is not None)) if given]
         if len(kinds) != 1:
@@ -117,8 +121,8 @@ class Reply(_Strict):
 
     @property
     def kind(self) -> Literal["message", "function_call", "error", "events"]:
-        """What the reply is."""
-        if self.function_call is not None:
+        """What the reply is (`function_calls` is a `function_call` reply too)."""
+        if self.function_call is not None or self.function_calls is not None:
             return "function_call"
         if self.error is not None:
             return "error"
@@ -137,6 +141,12 @@ class Reply(_Strict):
         if ms is None:
             ms = MS_PER_WORD * len(words(self.text or ""))
         return tone(ms, freq=VOICE_HZ)
+
+    def calls(self) -> list[FunctionCall]:
+        """The function calls of a `function_call` / `function_calls` reply, in order."""
+        if self.function_call is not None:
+            return [self.function_call]
+        return list(self.function_calls or [])
 
 
 class When(_Strict):

@@ -7,15 +7,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from websockets.http11 import Request, Response
+
 from rtkit.fake.connection import FakeConnection
 from rtkit.fake.handshake import read_handshake, select_subprotocol
+from rtkit.fake.info import INFO_PATH
 from rtkit.fake.script import FakeScript, ScriptSource, load_script
 from rtkit.server.wsserver import WSConnection, WSServer
+from rtkit.threads import report_loop_errors, start_thread
 from rtkit.transport.base import Close
 
 __all__ = ["ConnectionRecord", "FakeRealtimeAPI"]
@@ -89,6 +94,8 @@ class FakeRealtimeAPI:
         on_problem: Callable[[str], None] | None = None,
     ) -> None:
         self.script: FakeScript = load_script(script)
+        # the path as given, told to whoever asks (rtkit.fake.info): a recording names it
+        self.script_path = str(script) if isinstance(script, (str, os.PathLike)) else None
         self.host = host
         self.port = port
         self.api_key = api_key
@@ -120,7 +127,8 @@ class FakeRealtimeAPI:
         """Listen (port 0 picks a free port; `.port` is the real one after this)."""
         self._server = await WSServer(
             self._handle, select_subprotocol=lambda _conn, offered: select_subprotocol(offered),
-            report=self._problem, max_size=MAX_MESSAGE).start(self.host, self.port)
+            on_request=self._info, report=self._problem,
+            max_size=MAX_MESSAGE).start(self.host, self.port)
         self.port = self._server.port
 
     async def stop(self) -> None:
@@ -138,9 +146,9 @@ class FakeRealtimeAPI:
 
     def __enter__(self) -> FakeRealtimeAPI:
         loop = asyncio.new_event_loop()
+        report_loop_errors(loop, self.on_problem)
         self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="rtkit-fake", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(loop.run_forever, "rtkit-fake")
         try:
             asyncio.run_coroutine_threadsafe(self.start(), loop).result(30)
         except BaseException:
@@ -158,6 +166,12 @@ class FakeRealtimeAPI:
         thread.join(30)
         loop.close()
         self._loop = self._thread = None
+
+    def _info(self, ws: WSConnection, request: Request, response: Response) -> Response | None:
+        """`GET /rtkit/fake`, not an upgrade: which script this is (rtkit.fake.info)."""
+        if request.path != INFO_PATH or response.status_code == 101:
+            return None
+        return ws.reject(200, json.dumps({"script": self.script_path}) + "\n")
 
     def _problem(self, line: str) -> None:
         """A connection that failed before it started: one line, no traceback."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from rtkit.audio import SAMPLE_RATE
+from rtkit.audio import SAMPLE_RATE, AudioFormat, audio_format
 from rtkit.fake.ids import IdSource
 from rtkit.protocol.events import Dialect
 
@@ -27,6 +27,11 @@ _GA_AUDIO = {
     "input": frozenset({"format", "noise_reduction", "transcription", "turn_detection"}),
     "output": frozenset({"format", "speed", "voice"}),
 }
+# GA transcription sessions (openai.types.realtime.RealtimeTranscriptionSessionCreateRequest)
+_TRANSCRIPTION_SESSION = frozenset({"type", "audio", "include", "object", "id", "expires_at"})
+_TRANSCRIPTION_AUDIO = {"": frozenset({"input"}), "input": _GA_AUDIO["input"]}
+
+SessionType = Literal["realtime", "transcription"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,10 @@ class Problem:
     param: str | None = None
 
 
-def check_update(dialect: Dialect, session: Any) -> Problem | None:
-    """What the live API says about a `session.update` body, or None when it is accepted."""
+def check_update(dialect: Dialect, session: Any,
+                 kind: SessionType = "realtime") -> Problem | None:
+    """What the live API says about a `session.update` body on a connection whose session is
+    of type `kind`, or None when it is accepted."""
     if not isinstance(session, dict):
         return Problem("missing_required_parameter", "Missing required parameter: 'session'.",
                        "session")
@@ -48,21 +55,44 @@ def check_update(dialect: Dialect, session: Any) -> Problem | None:
     if "type" not in session:  # checked first, as live: a seed-style update gets this error
         return Problem("missing_required_parameter",
                        "Missing required parameter: 'session.type'.", "session.type")
+    if session["type"] not in ("realtime", "transcription"):
+        return Problem("invalid_value",
+                       f"Invalid value: '{session['type']}'. Supported values are: 'realtime' "
+                       "and 'transcription'.", "session.type")
+    if session["type"] != kind:
+        return Problem("invalid_value",
+                       f"Passing a {session['type']} session update event to a {kind} session "
+                       f"is not allowed (connect with{'' if kind == 'realtime' else 'out'} "
+                       "?intent=transcription for a transcription session).", "session.type")
+    keys, audio_keys = ((_GA_SESSION, _GA_AUDIO) if kind == "realtime" else
+                        (_TRANSCRIPTION_SESSION, _TRANSCRIPTION_AUDIO))
     for key in session:
-        if key not in _GA_SESSION:
+        if key not in keys:
             return _unknown(f"session.{key}")
     audio = session.get("audio")
     if isinstance(audio, dict):
         for key, value in audio.items():
-            if key not in _GA_AUDIO[""]:
+            if key not in audio_keys[""]:
                 return _unknown(f"session.audio.{key}")
             for sub in value if isinstance(value, dict) else {}:
-                if sub not in _GA_AUDIO[key]:
+                if sub not in audio_keys[key]:
                     return _unknown(f"session.audio.{key}.{sub}")
-    if session["type"] != "realtime":
-        return Problem("invalid_value",
-                       f"Invalid value: '{session['type']}'. This server serves realtime "
-                       "sessions only: supported values are: 'realtime'.", "session.type")
+    for direction in ("input", "output"):
+        value = ((audio or {}).get(direction) or {}).get("format") if isinstance(
+            audio, dict) else None
+        problem = _check_format(value, f"session.audio.{direction}.format")
+        if problem is not None:
+            return problem
+    return None
+
+
+def _check_format(value: Any, param: str) -> Problem | None:
+    if value is None:
+        return None
+    try:
+        audio_format(value)
+    except ValueError:
+        return Problem("invalid_value", f"Invalid value for '{param}': {value!r}.", param)
     return None
 
 
@@ -72,7 +102,9 @@ def _unknown(param: str) -> Problem:
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> None:
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if key == "format":  # a format object is replaced whole: pcmu has no rate
+            base[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
             _deep_merge(base[key], value)
         else:
             base[key] = copy.deepcopy(value)
@@ -88,11 +120,27 @@ _VAD = {
 }
 
 
-class SessionState:
-    """One connection's session: `fields` is what `session.created` / `.updated` report."""
+def _ga_audio_input() -> dict[str, Any]:
+    """The live defaults of a GA session's `audio.input` (realtime and transcription)."""
+    return {
+        "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": {**_VAD, "idle_timeout_ms": None},
+    }
 
-    def __init__(self, dialect: Dialect, ids: IdSource, model: str) -> None:
+
+class SessionState:
+    """One connection's session: `fields` is what `session.created` / `.updated` report.
+
+    `kind` is `"transcription"` for a GA connection made with `?intent=transcription` (no
+    responses, input audio is only transcribed), else `"realtime"`.
+    """
+
+    def __init__(self, dialect: Dialect, ids: IdSource, model: str,
+                 kind: SessionType = "realtime") -> None:
         self.dialect = dialect
+        self.kind: SessionType = kind if dialect == "ga" else "realtime"
         self.fields = self._defaults(ids, model)
 
     def snapshot(self) -> dict[str, Any]:
@@ -124,6 +172,21 @@ class SessionState:
         return self.fields.get("input_audio_transcription")
 
     @property
+    def input_format(self) -> AudioFormat:
+        """The input audio's format (PCM16 24 kHz, or G.711 at 8 kHz)."""
+        return audio_format(self._format("input"))
+
+    @property
+    def output_format(self) -> AudioFormat:
+        """The output audio's format."""
+        return audio_format(self._format("output"))
+
+    def _format(self, direction: str) -> Any:
+        if self.dialect == "ga":
+            return ((self.fields.get("audio") or {}).get(direction) or {}).get("format")
+        return self.fields.get(f"{direction}_audio_format")
+
+    @property
     def voice(self) -> str:
         """The output voice."""
         if self.dialect == "ga":
@@ -132,6 +195,15 @@ class SessionState:
         return str(self.fields.get("voice") or "alloy")
 
     def _defaults(self, ids: IdSource, model: str) -> dict[str, Any]:
+        if self.kind == "transcription":
+            return {
+                "type": "transcription",
+                "object": "realtime.transcription_session",
+                "id": ids.make("sess_"),
+                "expires_at": EXPIRES_AT,
+                "audio": {"input": _ga_audio_input()},
+                "include": None,
+            }
         if self.dialect == "ga":
             return {
                 "type": "realtime",
@@ -148,12 +220,7 @@ class SessionState:
                 "prompt": None,
                 "expires_at": EXPIRES_AT,
                 "audio": {
-                    "input": {
-                        "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
-                        "transcription": None,
-                        "noise_reduction": None,
-                        "turn_detection": {**_VAD, "idle_timeout_ms": None},
-                    },
+                    "input": _ga_audio_input(),
                     "output": {
                         "format": {"type": "audio/pcm", "rate": SAMPLE_RATE},
                         "voice": "alloy",

@@ -11,7 +11,6 @@ from rtkit.audio import SAMPLE_RATE
 __all__ = ["LOUD_RMS", "EnergyVad"]
 
 LOUD_RMS = 500.0  # a 20 ms frame louder than this (PCM16 RMS) is speech
-_FRAME = SAMPLE_RATE // 50
 
 
 class EnergyVad:
@@ -22,16 +21,17 @@ class EnergyVad:
         self.speaking = False
         self.silence = 0  # quiet samples since the last loud frame
 
-    def feed(self, samples: np.ndarray, position: int, config: dict[str, Any]
-             ) -> list[tuple[Literal["started", "stopped"], int]]:
-        """Detect in `samples`, which start `position` samples into the input audio; return
-        `("started" | "stopped", at_ms)` for each change, in order."""
-        needed = SAMPLE_RATE * int(config.get("silence_duration_ms") or 200) // 1000
+    def feed(self, samples: np.ndarray, position: int, config: dict[str, Any],
+             rate: int = SAMPLE_RATE) -> list[tuple[Literal["started", "stopped"], int]]:
+        """Detect in `samples` (at `rate` Hz), which start `position` samples into the input
+        audio; return `("started" | "stopped", at_ms)` for each change, in order."""
+        needed = rate * int(config.get("silence_duration_ms") or 200) // 1000
+        size = rate // 50  # 20 ms frames
         out: list[tuple[Literal["started", "stopped"], int]] = []
-        for start in range(0, len(samples), _FRAME):
-            frame = samples[start : start + _FRAME].astype(np.float64)
+        for start in range(0, len(samples), size):
+            frame = samples[start : start + size].astype(np.float64)
             loud = bool(len(frame)) and float(np.sqrt(np.mean(frame**2))) > LOUD_RMS
-            at_ms = (position + start) * 1000 // SAMPLE_RATE
+            at_ms = (position + start) * 1000 // rate
             if loud and not self.speaking:
                 self.speaking, self.silence = True, 0
                 out.append(("started", at_ms))
@@ -39,5 +39,5 @@ class EnergyVad:
                 self.silence = 0 if loud else self.silence + len(frame)
                 if self.silence >= needed:  # at the end of this frame
                     self.speaking = False
-                    out.append(("stopped", (position + start + len(frame)) * 1000 // SAMPLE_RATE))
+                    out.append(("stopped", (position + start + len(frame)) * 1000 // rate))
         return out

@@ -1,6 +1,6 @@
 """Realtime protocol facts shared by rtkit's layers: event names of both dialects, and the
-mapping of flat session fields (the seed's names, or GA's) onto each dialect's
-``session.update``."""
+mapping of flat session and response fields (the seed's names, or GA's) onto each dialect's
+``session.update`` and ``response.create``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from rtkit.protocol.events import (
     is_server_event,
     server_event_dialect,
 )
+from rtkit.protocol.response import RESPONSE_FIELDS, build_response
 from rtkit.protocol.session import (
     ACCEPTED_SESSION_FIELDS,
     BETA_ONLY_SESSION_FIELDS,
@@ -27,8 +28,11 @@ from rtkit.protocol.session import (
     GA_ONLY_SESSION_FIELDS,
     GA_SESSION_ALIASES,
     SESSION_FIELDS,
+    TRANSCRIPTION_SESSION_FIELDS,
+    audio_format_of,
     build_session,
     is_manual_turn_detection,
+    is_transcription,
     normalize_session_fields,
     normalize_turn_detection,
     turn_detection_of,
@@ -49,13 +53,18 @@ __all__ = [
     "GA_ONLY_SESSION_FIELDS",
     "GA_SERVER_EVENTS",
     "GA_SESSION_ALIASES",
+    "RESPONSE_FIELDS",
     "SESSION_FIELDS",
+    "TRANSCRIPTION_SESSION_FIELDS",
     "Dialect",
+    "audio_format_of",
+    "build_response",
     "build_session",
     "canonical_server_type",
     "is_client_event",
     "is_manual_turn_detection",
     "is_server_event",
+    "is_transcription",
     "normalize_session_fields",
     "normalize_turn_detection",
     "server_event_dialect",

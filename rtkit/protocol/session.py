@@ -30,12 +30,19 @@ GA differences worth knowing:
 
 In both dialects ``turn_detection={"type": "none"}`` (as the seed README writes it) means manual
 turn mode and is sent as ``null`` (the seed sent ``"none"``, which the server rejects).
+
+A GA *transcription* session (``type="transcription"``,
+``openai.types.realtime.RealtimeTranscriptionSessionCreateRequest``) takes only
+:data:`TRANSCRIPTION_SESSION_FIELDS`: ``audio.input`` (format, noise reduction, transcription,
+turn detection) and ``include``. :func:`build_session` leaves every other field out of it (the
+seed's defaults for output, instructions, tools... do not apply to a session that never
+answers; ``RealtimeClient.update_session`` refuses the ones an app sets explicitly).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rtkit.protocol.events import Dialect
@@ -48,8 +55,11 @@ __all__ = [
     "GA_ONLY_SESSION_FIELDS",
     "GA_SESSION_ALIASES",
     "SESSION_FIELDS",
+    "TRANSCRIPTION_SESSION_FIELDS",
+    "audio_format_of",
     "build_session",
     "is_manual_turn_detection",
+    "is_transcription",
     "normalize_session_fields",
     "normalize_turn_detection",
     "turn_detection_of",
@@ -86,6 +96,12 @@ CANONICAL_SESSION_FIELDS: frozenset[str] = (
     SESSION_FIELDS | _BETA_EXTRA_FIELDS | GA_ONLY_SESSION_FIELDS
 )
 """The names session fields are kept under: the beta name where beta has the field."""
+
+TRANSCRIPTION_SESSION_FIELDS: frozenset[str] = frozenset(
+    {"type", "input_audio_format", "input_audio_noise_reduction", "input_audio_transcription",
+     "turn_detection", "include"}
+)
+"""The canonical fields a GA transcription session takes (``audio.input.*``, ``include``)."""
 
 GA_SESSION_ALIASES: dict[str, str] = {
     "output_modalities": "modalities",
@@ -143,6 +159,22 @@ def turn_detection_of(fields: Mapping[str, Any]) -> Any:
     return (audio.get("input") or {}).get("turn_detection")
 
 
+def audio_format_of(fields: Mapping[str, Any], direction: str) -> Any:
+    """The ``input`` or ``output`` audio format of flat fields or of a session as a server
+    reports it (GA ``audio.<direction>.format``, beta ``<direction>_audio_format``); None when
+    it names none."""
+    flat = f"{direction}_audio_format"
+    if flat in fields:
+        return fields[flat]
+    audio = fields.get("audio") or {}
+    return (audio.get(direction) or {}).get("format") if isinstance(audio, Mapping) else None
+
+
+def is_transcription(fields: Mapping[str, Any]) -> bool:
+    """Whether flat fields (or a server's session) describe a transcription session."""
+    return fields.get("type") == "transcription"
+
+
 def is_manual_turn_detection(fields: Mapping[str, Any]) -> bool:
     """Whether a session config is in manual turn mode (no server VAD).
 
@@ -171,6 +203,21 @@ def _seed_modalities(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def once_each(out: dict[str, Any], what: str) -> Callable[[str, Any, str], None]:
+    """A setter of ``out[canonical] = value`` that refuses a second name for one field (``what``
+    names the kind in the error: ``session field``, ``response option``)."""
+    given_as: dict[str, str] = {}
+
+    def put(canonical: str, value: Any, name: str) -> None:
+        if canonical in given_as:
+            raise ValueError(f"{what} {name!r} sets {canonical!r}, which "
+                             f"{given_as[canonical]!r} already sets; give it once")
+        given_as[canonical] = name
+        out[canonical] = value
+
+    return put
+
+
 def normalize_session_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical flat fields for ``fields``, given under any accepted name.
 
@@ -180,15 +227,7 @@ def normalize_session_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     names. The result shares no mutable objects with ``fields``.
     """
     out: dict[str, Any] = {}
-    given_as: dict[str, str] = {}
-
-    def put(canonical: str, value: Any, name: str) -> None:
-        if canonical in given_as:
-            raise ValueError(f"session field {name!r} sets {canonical!r}, which "
-                             f"{given_as[canonical]!r} already sets; give it once")
-        given_as[canonical] = name
-        out[canonical] = value
-
+    put = once_each(out, "session field")
     for name, value in fields.items():
         if name == "audio":
             if not isinstance(value, Mapping):
@@ -260,6 +299,8 @@ def build_session(fields: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]
         return _beta_session(canon)
 
     session: dict[str, Any] = {"type": canon.pop("type", "realtime")}
+    if session["type"] == "transcription":
+        canon = {k: v for k, v in canon.items() if k in TRANSCRIPTION_SESSION_FIELDS}
     audio_in: dict[str, Any] = {}
     audio_out: dict[str, Any] = {}
     for name, value in canon.items():

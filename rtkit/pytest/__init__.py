@@ -1,4 +1,5 @@
 """The logic behind rtkit's pytest plugin (`rtkit.pytest_plugin` only wires it to pytest).
+Only `call` imports pytest: `rtkit.use_cassette` runs the rest outside pytest.
 
 - `options`: option resolution (command line over marker over `rt_config`),
 - `naming`: cassette names and paths, sanitised like pytest-recording's,
@@ -8,7 +9,8 @@
 - `cassette`: the `rt_cassette` object,
 - `redaction`: one redaction pipeline from the options (and its use during replay),
 - `http`: the vcrpy cassette for the HTTP side, through the same pipeline and leak scan,
-- `session`: one test's cassette, server and HTTP recorder (`rt_server`),
+- `session`: one test's cassette, server, HTTP recorder and interception (`rt_server`,
+  `use_cassette`),
 - `router`: `new_episodes`' front (replay old connections, record new ones),
 - `failfast`: stopping a test at once at a replay mismatch,
 - `call`: what runs around the test function (fail-fast, the loop check, the report).

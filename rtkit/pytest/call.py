@@ -35,7 +35,9 @@ def guard_call(
     Arms the fail-fast interrupter around the test function (async: the test runs in a task
     that is cancelled at a mismatch; sync: the main thread is interrupted), and reports a
     replay mismatch as the test's failure: as it is when the test was interrupted, from the
-    test's own error otherwise (that error is usually the client's timeout).
+    test's own error otherwise (that error is usually the client's timeout). An intercepted
+    connection refused before any server started (a missing cassette, no key to record) fails
+    the test with that message alone, as a missing cassette fails `rt_server`'s set-up.
     """
     __tracebackhide__ = True
     fail_fast = session.options.fail_fast and session.cassette.plan.replay
@@ -62,6 +64,8 @@ def guard_call(
         if mismatch is None:
             raise
         session.reported(mismatch)
+        if mismatch is session.start_error:  # reported as at set-up: what to do, no trace
+            pytest.fail(str(mismatch), pytrace=False)
         if mismatch is exc:
             raise
         where = interrupted_at(exc, original)
@@ -69,6 +73,8 @@ def guard_call(
             # interrupted by us, or the client's own short copy of the server's full report
             raise mismatch.with_traceback(where) from None
         raise mismatch.with_traceback(where) from exc
+    if session.start_error is not None:  # the app caught it: the test fails all the same
+        pytest.fail(str(session.start_error), pytrace=False)
     session.check()
     return result
 

@@ -11,7 +11,7 @@ from rtkit.pytest.naming import http_cassette_path
 from rtkit.pytest.options import RtOptions
 from rtkit.record_mode import RecordMode, RecordPlan, plan
 
-__all__ = ["RtCassette", "make_cassette"]
+__all__ = ["RtCassette", "fake_script_beside", "make_cassette", "refused_cassette"]
 
 
 @dataclass(eq=False)  # compared and hashed by identity: rt_conversation looks it up
@@ -79,5 +79,35 @@ class RtCassette:
 
 def make_cassette(path: Path, options: RtOptions, test_id: str = "") -> RtCassette:
     """Decide the plan for `path` (raises `MissingCassetteError` in `none` mode, naming the
-    test `test_id` in the command that records it)."""
-    return RtCassette(path, plan(options.record_mode, path.exists(), str(path), test_id), options)
+    test `test_id` in the command that records it, and the fake script the cassettes around
+    it were recorded from)."""
+    return RtCassette(path, plan(options.record_mode, path.exists(), str(path), test_id,
+                                 lambda: fake_script_beside(path)), options)
+
+
+def fake_script_beside(path: Path, limit: int = 50) -> str | None:
+    """The fake's script the newest cassette near `path` (its directory, then the
+    directories beside it: other test modules') was recorded from, if any (the
+    `fake_script` its header's `meta` names)."""
+    found: list[tuple[float, str]] = []
+    beside = [d for d in sorted(path.parent.parent.glob("*")) if d != path.parent]
+    for cassettes in (sorted(path.parent.glob("*.jsonl")),
+                      [c for d in beside for c in sorted(d.glob("*.jsonl"))]):
+        for cassette in cassettes[:limit]:
+            try:
+                with cassette.open(encoding="utf-8") as f:
+                    header = json.loads(f.readline())
+                script = header.get("meta", {}).get("fake_script")
+                if isinstance(script, str):
+                    found.append((cassette.stat().st_mtime, script))
+            except (OSError, ValueError, AttributeError):
+                continue
+        if found:
+            return max(found)[1]
+    return None
+
+
+def refused_cassette(path: Path, options: RtOptions) -> RtCassette:
+    """The cassette of a test that cannot replay it (missing in `none` mode): a replay plan
+    that is never carried out (the missing cassette's error is raised instead)."""
+    return RtCassette(path, RecordPlan(options.record_mode, replay=True, record=False), options)

@@ -8,13 +8,17 @@ does not stall the server it talks to.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from rtkit.threads import report_loop_errors, start_thread
+
 __all__ = ["IOLoop", "io_loop"]
 
 T = TypeVar("T")
+_log = logging.getLogger("rtkit")
 
 
 class IOLoop:
@@ -30,6 +34,11 @@ class IOLoop:
         """The loop thread's ident (None before the first use)."""
         return self._thread.ident if self._thread else None
 
+    def started_thread_id(self) -> int | None:
+        """The loop thread's ident, starting the loop first if it is not running."""
+        self._ensure()
+        return self.thread_id
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The loop (started on first use)."""
@@ -39,6 +48,7 @@ class IOLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
+                report_loop_errors(loop, lambda line: _log.error("rtkit: %s", line))
                 ready = threading.Event()
 
                 def run() -> None:
@@ -46,8 +56,7 @@ class IOLoop:
                     loop.call_soon(ready.set)
                     loop.run_forever()
 
-                thread = threading.Thread(target=run, name="rtkit-io", daemon=True)
-                thread.start()
+                thread = start_thread(run, "rtkit-io")
                 ready.wait()
                 self._loop, self._thread = loop, thread
             return self._loop

@@ -56,12 +56,12 @@ def find_api_key(
     return None
 
 
-def missing_key_message(cassette: Path, mode: RecordMode, upstream: str) -> str:
-    """The failure text for a record mode without a key."""
+def missing_key_message(cassette: Path, mode: RecordMode, upstream: str,
+                        replay: str = "run with --rt-record-mode=none") -> str:
+    """The failure text for a record mode without a key (`replay`: how to replay instead)."""
     return (
         f"rtkit: record mode {mode.value!r} needs OPENAI_API_KEY to record {cassette}\n"
         f"from {upstream}, and none was found in the environment or a .env file.\n"
         "Set OPENAI_API_KEY, record from a local server with RTKIT_UPSTREAM_URL=ws://127.0.0.1:"
-        "PORT/v1/realtime (no key needed), or run with --rt-record-mode=none to replay the "
-        "existing cassette."
+        f"PORT/v1/realtime (no key needed), or {replay} to replay the existing cassette."
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtkit.intercept.routes import parse_hosts
 from rtkit.record_mode import RecordMode, resolve_record_mode
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "UPSTREAM_ENV",
     "RtOptions",
     "merge_marker_kwargs",
+    "options_from_kwargs",
     "parse_pace",
     "resolve_options",
 ]
@@ -43,6 +45,8 @@ class RtOptions:
     before_record_event: Callable[[dict[str, Any], str], dict[str, Any] | None] | None = None
     before_record_request: Any = None
     before_record_response: Any = None
+    intercept: bool = True
+    intercept_hosts: tuple[str, ...] = ()
 
     @property
     def redacts(self) -> bool:
@@ -68,6 +72,8 @@ KNOWN_KEYS = frozenset({
     "before_record_event",
     "before_record_request",
     "before_record_response",
+    "intercept",
+    "intercept_hosts",
 })
 
 
@@ -95,17 +101,32 @@ def resolve_options(
     `RTKIT_UPSTREAM_URL` environment variable over marker over config over the live API.
     """
     markers = list(markers)
-    environ = os.environ if environ is None else environ
     marker_kwargs = merge_marker_kwargs({}, markers)
     merged = merge_marker_kwargs(config, markers)
-    unknown = set(merged) - KNOWN_KEYS
-    if unknown:
-        raise ValueError(f"unknown rtkit option(s) {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
     mode = resolve_record_mode(
         cli_record_mode, marker_kwargs.get("record_mode"), config.get("record_mode")
     )
+    return _options(merged, mode, cli_pace, environ)
+
+
+def options_from_kwargs(options: Mapping[str, Any],
+                        environ: Mapping[str, str] | None = None) -> RtOptions:
+    """The options of `rtkit.use_cassette(...)`: the marker's keys, checked the same way."""
+    return _options(dict(options), resolve_record_mode(None, options.get("record_mode")), None,
+                    environ)
+
+
+def _options(merged: Mapping[str, Any], mode: RecordMode, cli_pace: str | None,
+             environ: Mapping[str, str] | None) -> RtOptions:
+    environ = os.environ if environ is None else environ
+    unknown = set(merged) - KNOWN_KEYS
+    if unknown:
+        raise ValueError(f"unknown rtkit option(s) {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
     pace = parse_pace(cli_pace if cli_pace is not None else merged.get("pace", "instant"))
     upstream = environ.get(UPSTREAM_ENV) or merged.get("upstream_url") or DEFAULT_UPSTREAM_URL
+    hosts = merged.get("intercept_hosts") or ()
+    hosts = (hosts,) if isinstance(hosts, str) else tuple(hosts)
+    parse_hosts(hosts)  # a bad entry fails here, naming it
     return RtOptions(
         record_mode=mode,
         pace=pace,
@@ -126,6 +147,8 @@ def resolve_options(
             "before_record_request", merged.get("before_record_request")),
         before_record_response=_hooks(
             "before_record_response", merged.get("before_record_response")),
+        intercept=bool(merged.get("intercept", True)),
+        intercept_hosts=hosts,
     )
 
 

@@ -31,28 +31,31 @@ class Message:
     `reason` are set; code 1005 when the frame carried none)."""
 
     opcode: int
-    buf: bytes
+    buf: bytes | bytearray
     start: int
     end: int
     code: int | None = None
     reason: str = ""
 
     @property
-    def data(self) -> bytes:
-        """The payload as bytes."""
+    def data(self) -> bytes | bytearray:
+        """The payload (bytes, or a bytearray once unmasked)."""
         if self.start == 0 and self.end == len(self.buf):
             return self.buf
         return self.buf[self.start:self.end]
 
 
-def apply_mask(data: bytes | memoryview, mask: bytes | memoryview) -> bytes:
+def apply_mask(data: bytes | memoryview, mask: bytes | memoryview) -> bytearray:
     """`data` XOR the 4-byte `mask` repeated (RFC 6455 5.3: masking and unmasking are the
-    same operation)."""
-    n = len(data)
-    if n == 0:
-        return b""
-    key = np.frombuffer(bytes(mask) * ((n + 3) // 4), np.uint8, n)
-    return np.bitwise_xor(np.frombuffer(data, np.uint8), key).tobytes()
+    same operation): one copy, XORed in place four bytes at a time."""
+    out = bytearray(data)
+    whole = len(out) & ~3
+    if whole:
+        words = np.frombuffer(out, np.uint32, whole // 4)
+        words ^= np.frombuffer(bytes(mask), np.uint32)[0]
+    for i in range(whole, len(out)):
+        out[i] ^= mask[i & 3]
+    return out
 
 
 def close_frame(code: int, reason: str, *, mask: bool) -> bytes:
@@ -62,7 +65,7 @@ def close_frame(code: int, reason: str, *, mask: bool) -> bytes:
     if not mask:
         return head + payload
     key = os.urandom(4)
-    return head + key + apply_mask(payload, key)
+    return head + key + bytes(apply_mask(payload, key))
 
 
 def _frame_size(buf: bytes | bytearray) -> int | None:
@@ -160,7 +163,7 @@ class FrameReader:
                 self._frame(b0 & 0x80, b0 & 0x0F, span, out)
         return i
 
-    def _frame(self, fin: int, opcode: int, span: tuple[bytes, int, int],
+    def _frame(self, fin: int, opcode: int, span: tuple[bytes | bytearray, int, int],
                out: list[Message]) -> None:
         buf, start, end = span
         if opcode == CLOSE:

@@ -244,7 +244,6 @@ class RecordingProxy:
                    f"({type(exc).__name__}: {exc}): {what!r}")
         self.errors.append(message)
         log.error("rtkit proxy: %s", message)
-        log.debug("rtkit proxy: recording failed here", exc_info=exc)
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -257,7 +256,8 @@ class RecordingProxy:
         try:
             await self._serve(down)
         except Exception as exc:  # one connection's failure ends only it
-            log.error("rtkit proxy: a connection failed: %r", exc, exc_info=exc)
+            # one line, no traceback: this may run on a background thread (rtkit.threads)
+            log.error("rtkit proxy: a connection failed: %s: %s", type(exc).__name__, exc)
             down.abort()
 
     async def _serve(self, down: Side) -> None:

@@ -17,6 +17,7 @@ from rtkit.cassette import Cassette, Episode
 from rtkit.errors import CassetteError, ReplayError
 from rtkit.replay.player import DEFAULT_MAX_MESSAGE, CassettePlayer, LinkStalled, drive
 from rtkit.server.wsserver import Stalled, WSConnection, WSServer
+from rtkit.threads import preload
 from rtkit.transport.base import Close
 
 __all__ = ["ReplayServer"]
@@ -191,7 +192,7 @@ class ReplayServer:
                              "used)")
             return None
         parts = urlsplit(request.path)
-        reject = connection.protocol.reject
+        reject = connection.reject
         try:
             episode = self.player.pick(parts.path, parts.query)
         except ReplayError as exc:
@@ -222,7 +223,13 @@ class ReplayServer:
         tap, timeout = self.on_frame, self.player.timeout
         link = _Link(connection, timeout) if tap is None else \
             _TappedLink(connection, timeout, episode.conn, tap)
-        await drive(self.player, self.player.engine(episode), link, label)
+        try:
+            await drive(self.player, self.player.engine(episode), link, label)
+        except Exception as exc:  # a fault of rtkit's: the shell answers 1011 and one line
+            self.player.errors.append(ReplayError(
+                f"Replay in {self.player.path}, episode (conn) {episode.conn}: rtkit failed "
+                f"({type(exc).__name__}: {exc}); the connection was closed with 1011."))
+            raise
 
     def _index_in_background(self) -> None:
         try:
@@ -241,6 +248,7 @@ class ReplayServer:
         ).start(self.host, self.port)
         self.port = self._server.port
         if self.cassette.lazy:
+            preload()  # the indexing thread imports nothing (rtkit.threads says why)
             self._indexer = asyncio.get_running_loop().run_in_executor(
                 None, self._index_in_background)
         return self

@@ -9,14 +9,16 @@ import base64
 import socket
 import ssl
 import urllib.request
+from importlib import metadata
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus, InvalidURI
-from websockets.http11 import USER_AGENT
+from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 
+from rtkit import __version__
 from rtkit.cassette.redact import DROPPED_HEADERS, INSECURE_KEY_PROTOCOL
 from rtkit.server.relay import Side
 
@@ -24,6 +26,8 @@ __all__ = ["AUTH_FORMS", "MAX_HEAD", "Refused", "auth_form", "open_upstream",
            "upstream_request"]
 
 MAX_HEAD = 1 << 16  # largest HTTP handshake head accepted
+# what the upstream sees as the client: rtkit's recorder (the app's own User-Agent is not sent)
+USER_AGENT = f"rtkit/{__version__} (recording proxy; websockets/{metadata.version('websockets')})"
 _AUTH_HEADERS = frozenset({"authorization", "api-key"})
 AUTH_FORMS = ("auto", "bearer", "api-key")
 _AZURE_HOSTS = (".openai.azure.com",)
@@ -201,4 +205,6 @@ async def open_upstream(url: str, headers: dict[str, str], protocols: list[str]
             body = bytes(exc.response.body or b"").decode("utf-8", "replace")
             raise Refused(status, body, f"upstream {url} refused the handshake with HTTP {status}")
         raise Refused(502, "", f"cannot reach upstream {url}: {exc}")
-    return up, client.subprotocol
+    # the subprotocol the upstream chose, from its response (the protocol validated it)
+    response = next((e for e in events if isinstance(e, Response)), None)
+    return up, response.headers.get("Sec-WebSocket-Protocol") if response is not None else None

@@ -70,6 +70,7 @@ class WSConnection(asyncio.Protocol):
             if server.select_subprotocol else None)
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.received_close: Close | None = None  # the client's close frame, once it came
+        self._subprotocol: str | None = None
         self._messages: deque[str | bytes] = deque()
         self._queued = 0  # bytes in _messages
         self._fragments: list[bytes] = []
@@ -103,7 +104,11 @@ class WSConnection(asyncio.Protocol):
     @property
     def subprotocol(self) -> str | None:
         """The subprotocol chosen in the handshake, if any."""
-        return self.protocol.subprotocol
+        return self._subprotocol
+
+    def reject(self, status: int, text: str) -> Response:
+        """An HTTP response refusing the handshake (for `on_request` to return)."""
+        return self.protocol.reject(status, text)
 
     @property
     def open(self) -> bool:
@@ -162,6 +167,7 @@ class WSConnection(asyncio.Protocol):
     def _select(self, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         select = self.server.select_subprotocol
         chosen = select(self, [str(p) for p in offered]) if select is not None else None
+        self._subprotocol = chosen
         return Subprotocol(chosen) if chosen is not None else None
 
     def _handshake(self, request: Request) -> None:
@@ -200,7 +206,6 @@ class WSConnection(asyncio.Protocol):
             reason = f"rtkit: internal error: {type(exc).__name__}"
             self.server.report(f"error: {self.peer}: the connection failed "
                                f"({type(exc).__name__}: {exc}); closed with 1011")
-            _log.debug("rtkit: the connection handler failed", exc_info=exc)
             with contextlib.suppress(Exception):
                 await self.close(1011, reason[:120])
         finally:

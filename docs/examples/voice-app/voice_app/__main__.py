@@ -1,0 +1,3 @@
+from voice_app.cli import main
+
+main()
