@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
 from rtkit.cassette import Redactor
 from rtkit.cassette.tokens import RULES, find_tokens, has_gate
-from tests.secret_scan import REGEX_PLUGINS, scan_text
+from tests.secret_scan import REGEX_PLUGINS, scan_cassettes, scan_text
 
 A = "abcdefghijklmnopqrstuvwxyz"
 D = "0123456789"
@@ -122,3 +123,21 @@ def test_a_text_without_any_gate_is_not_searched() -> None:
                           "event_id": "event_CMcvBWVQgGCH4a7FEdVyW", "delta": "word "})
     assert not has_gate(typical)
     assert all(rule.name for rule in RULES)
+
+
+def test_the_end_of_run_scan_finds_what_a_cassette_holds(tmp_path: Path) -> None:
+    """The scan tests/conftest.py runs over everything the suite wrote reports a token in
+    any cassette (a line repeated in a second cassette too), and skips a planted one."""
+    token = SAMPLES["GitHubTokenDetector"]
+    line = json.dumps({"t": 1, "event": {"type": "x", "instructions": token}})
+    paths = [tmp_path / "a.jsonl", tmp_path / "sub" / "b.http.yaml",
+             tmp_path / "planted-c.jsonl", tmp_path / "d.txt"]
+    try:
+        for path in paths:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(f'{{"kind": "header"}}\n{line}\n')
+        found = scan_cassettes(tmp_path)
+        assert [(p.name, n) for p, n, _ in found] == [("a.jsonl", 2), ("b.http.yaml", 2)]
+    finally:  # this run's own scan must not see them
+        for path in paths:
+            path.unlink()
