@@ -364,6 +364,7 @@ class CassetteWriter:
         line = CloseLine(conn=n, t=self._last_t[conn], code=code,  # type: ignore[arg-type]
                          reason=self.redactor.message(reason), by=by)
         self._write(line.model_dump_json())
+        del self._last_t[conn]  # the episode is over: nothing of it stays for the next 4,000
         self._flushed()
 
     @property

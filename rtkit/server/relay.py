@@ -59,6 +59,7 @@ class Side(asyncio.BufferedProtocol):
         self._waiter: asyncio.Future[None] | None = None
         self._pending_limit = CHUNK
         self._eof_sent = False  # this side was half-closed: nothing more can be written
+        self._linger: asyncio.TimerHandle | None = None  # the abort a close schedules
 
     # -- asyncio protocol ------------------------------------------------------------------
 
@@ -94,6 +95,9 @@ class Side(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self._wake()
+        if self._linger is not None:  # a pending abort would keep this side (and its relay)
+            self._linger.cancel()     # alive for LINGER seconds after it ended
+            self._linger = None
         if not self.lost.done():
             self.lost.set_result(None)
         if self.relay is not None:
@@ -178,8 +182,7 @@ class Side(asyncio.BufferedProtocol):
         if transport is None or transport.is_closing():
             return
         transport.close()
-        loop = asyncio.get_running_loop()
-        loop.call_later(LINGER, self.abort)
+        self._linger = asyncio.get_running_loop().call_later(LINGER, self.abort)
 
     def abort(self) -> None:
         """Drop the connection now."""
@@ -201,6 +204,7 @@ class Relay:
         self.first_to_end: str | None = None  # the direction whose connection ended first
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._watch: asyncio.Task[None] | None = None
+        self._linger: asyncio.TimerHandle | None = None  # the abort a half-close schedules
 
     def peer(self, side: Side) -> Side:
         return self.up if side is self.down else self.down
@@ -239,7 +243,8 @@ class Relay:
         peer = self.peer(side)
         if half and not peer.eof:
             peer.write_eof()
-            asyncio.get_running_loop().call_later(LINGER, self._linger_over)
+            if self._linger is None:
+                self._linger = asyncio.get_running_loop().call_later(LINGER, self._linger_over)
             return
         peer.close()
         side.close()
@@ -250,6 +255,9 @@ class Relay:
 
     async def _both_lost(self) -> None:
         await asyncio.gather(self.down.lost, self.up.lost)
+        if self._linger is not None:  # both ended: nothing left to abort
+            self._linger.cancel()
+            self._linger = None
         self.done.set_result(None)
 
     def ms(self) -> float:
