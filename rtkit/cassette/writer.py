@@ -321,7 +321,8 @@ class CassetteWriter:
             return True  # a user pattern may span strings
         clean = self._clean
         may_change = self.redactor.may_change
-        for part in text.split(b'"')[1::2]:
+        # bytes (the set holds them): a proxy's read buffer is a bytearray, its parts too
+        for part in bytes(text).split(b'"')[1::2]:
             if part in clean:
                 continue
             if may_change(part.decode("utf-8", "replace")):
