@@ -130,7 +130,8 @@ PROBES: list[Probe] = [
     _p("secrets in mismatch reports and connection lines", "serve",
        "tests/test_serve_console_secrets.py::test_reports_and_connection_lines_are_redacted"),
     _p("4,000 sequential connections (300 here)", "record",
-       "tests/test_record_memory.py::test_rss_is_flat_over_sequential_connections"),
+       "tests/test_record_memory.py::test_rss_is_flat_over_sequential_connections",
+       "tests/test_record_memory.py::test_an_ended_connection_keeps_nothing_alive"),
     _p("permessage-deflate bomb", "fake",
        "tests/test_fake_hostile_input.py::test_a_deflate_bomb_is_refused_without_inflating_it"),
     _p("deeply nested JSON", "fake",
@@ -140,7 +141,7 @@ PROBES: list[Probe] = [
        "tests/test_plugin_rewrite_killed.py::test_a_killed_rewrite_keeps_the_previous_cassette"),
     _p("a client half-closes after its close frame", "record",
        "tests/test_proxy_half_close.py::test_a_half_closing_client_gets_the_close_reply"),
-    _p("fuzzed cassettes", "inspect / diff / audio",
+    _p("fuzzed cassettes", "inspect / diff / audio / validate / scrub",
        "tests/test_cli_fuzzed_cassettes.py::"
        "test_mutated_cassettes_get_an_error_never_a_traceback[ga-audio_turn]",
        "tests/test_cli_fuzzed_cassettes.py::"
