@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 __all__ = [
     "CannotOverwriteExistingCassetteException",
     "CassetteError",
@@ -90,7 +92,12 @@ class CassetteLockedError(CassetteError):
 
 
 class SecretLeakError(CassetteError):
-    """A cassette about to be written still contains a live secret."""
+    """A cassette about to be written still contains a secret (``leftover``: where the
+    recording was kept instead, mode 0600, when it was)."""
+
+    def __init__(self, message: str, *, leftover: os.PathLike[str] | str | None = None) -> None:
+        super().__init__(message)
+        self.leftover = leftover
 
 
 class ReplayError(RtkitError):

@@ -6,7 +6,7 @@
 | `once`         | replay; anything new is an error                 | record                    |
 | `new_episodes` | replay recorded episodes, record and append new  | record                    |
 | `all`          | record every connection, keep the old episodes   | record                    |
-| `rewrite`      | delete the cassette, then record                 | record                    |
+| `rewrite`      | record afresh; the new cassette replaces the old | record                    |
 
 Precedence when several places name a mode: command line, then marker, then config fixture.
 """
@@ -81,7 +81,8 @@ class RecordPlan:
 
     `replay`: serve the recorded episodes. `record`: open live connections for new ones.
     `keep_existing`: recorded episodes stay in the file when new ones are written.
-    `delete_first`: remove the cassette before the test (rewrite).
+    `delete_first`: the recorded episodes are dropped (rewrite); nothing is deleted before
+    the test: the new cassette replaces the old one when it is complete.
     """
 
     mode: RecordMode
@@ -152,6 +153,6 @@ def missing_cassette_message(cassette_path: str, test_id: str = "", *, how: str 
 
 
 def vcr_record_mode(mode: RecordMode | str) -> str:
-    """The vcrpy mode for the HTTP side (vcrpy has no `rewrite`: the caller deletes first)."""
+    """The vcrpy mode for the HTTP side (vcrpy has no `rewrite`: the caller starts it empty)."""
     mode = RecordMode(mode)
     return RecordMode.NEW_EPISODES.value if mode is RecordMode.REWRITE else mode.value

@@ -66,12 +66,18 @@ def test_nothing_at_the_path_until_commit_and_abort_keeps_the_old_file(tmp_path:
 def test_the_leak_scan_refuses_a_live_secret(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text("previous")
-    w = CassetteWriter(path, redactor=Redactor(secrets=["live-secret-value"]))
-    w.connect(0, path="/v1/live-secret-value/realtime")  # paths are not filtered
+    # a user pattern that writes the secret back: the filters cannot help, the scan must
+    w = CassetteWriter(path, redactor=Redactor(secrets=["live-secret-value"],
+                                               patterns=[("PUT-BACK", "live-secret-value")]))
+    w.connect(0, path="/v1/live-secret-value/realtime")  # paths are filtered
     w.event(0, "server", 1, '{"type":"x","note":"live-secret-value"}')  # frames are
-    with pytest.raises(SecretLeakError, match="line 2"):
+    w.event(0, "server", 2, '{"type":"x","note":"PUT-BACK"}')
+    with pytest.raises(SecretLeakError, match="line 4") as caught:
         w.commit()
     assert path.read_text() == "previous"
+    leftover = Path(caught.value.leftover)  # type: ignore[arg-type]
+    assert leftover.stat().st_mode & 0o777 == 0o600 and str(leftover) in str(caught.value)
+    assert "/v1/REDACTED/realtime" in leftover.read_text()
 
 
 def test_append_numbers_new_episodes_after_the_old(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ import rtkit.client.client
 import rtkit.pytest.http
 import rtkit.server.proxy
 import rtkit.server.replay_server
+from tests.secret_scan import scan_file
 
 assert vcr and yaml and rtkit.client.client and rtkit.pytest.http
 assert rtkit.server.proxy and rtkit.server.replay_server
@@ -264,3 +265,55 @@ def test_vcrpy_filter_semantics_on_the_handshake() -> None:
     assert red.query("model=m&t=1&s=2&key=3") == "model=m&s=XXX&key=REDACTED"
     assert {"filter-headers", "filter-query-parameters"} <= set(red.names)
     assert red.with_secrets(LIVE).filter_headers == red.filter_headers
+
+
+MCP_APP = """
+import json, os, urllib.request
+import pytest
+from websockets.sync.client import connect
+
+S = json.loads(os.environ["RT_SECRETS"])
+TOOL = {"type": "mcp", "server_label": "gh", "server_url": "https://mcp.example.com",
+        "authorization": S["MCP"], "headers": {"X-Team-Key": S["MCP"]}}
+
+
+@pytest.mark.rtkit(vcr=True)
+def test_app(rt_server):
+    with connect(rt_server.url + "?model=gpt-realtime&api-key=" + S["AZURE"]) as ws:
+        assert json.loads(ws.recv())["type"] == "session.created"
+        ws.send(json.dumps({"type": "session.update",
+                            "session": {"type": "realtime", "tools": [TOOL]}}))
+        assert json.loads(ws.recv())["got"]["type"] == "session.update"
+    request = urllib.request.Request(
+        os.environ["RT_HTTP_URL"] + "/v1/responses",
+        data=json.dumps({"model": "gpt-5", "tools": [TOOL]}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request) as resp:
+        json.load(resp)
+"""
+MCP = "mcp-" + "opaque-" + "Q9w8E7r6T5y4U3i2"  # no token shape: only its place says what it is
+AZURE = "f" + "0123456789abcdef" * 2
+
+
+def test_a_query_key_and_mcp_credentials_in_both_cassettes(
+    pytester: pytest.Pytester, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21, probe 8: the session query's `api-key` and an MCP tool's `authorization`
+    and `headers`, in the WebSocket cassette (both directions) and in an HTTP body of the
+    `.http.yaml`; the test then replays with the same values sent."""
+    pytester.makepyfile(test_app=MCP_APP)
+    monkeypatch.setenv("RT_SECRETS", json.dumps({"MCP": MCP, "AZURE": AZURE}))
+    pytester.runpytest("--rt-record-mode=once").assert_outcomes(passed=1)
+    assert MCP.encode() in servers.http_bodies[0]  # live, the API got it
+    for path in _files(pytester):
+        text = path.read_text()
+        assert MCP not in text and AZURE not in text, path.name
+        assert scan_file(path) == [], (path.name, scan_file(path))
+    ws, _ = _files(pytester)
+    events = [json.loads(line) for line in ws.read_text().splitlines()]
+    update = next(e["event"] for e in events if e.get("dir") == "client")
+    assert update["session"]["tools"][0]["authorization"] == "REDACTED"
+    servers.stop()
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("RTKIT_UPSTREAM_URL")
+    pytester.runpytest().assert_outcomes(passed=1)  # the same secrets sent: still a match

@@ -54,6 +54,8 @@ class ReplayServer(_Base):
         from rtkit.errors import CannotOverwriteExistingCassetteException
         self.error_type = CannotOverwriteExistingCassetteException
         self.errors, self.seen, self.played, self.options = [], [], [], options
+        # what the plugin wraps (rtkit.replay.filters) and tells of a failure it reported
+        self.player = types.SimpleNamespace(pick=None, engine=None, reported=lambda error: None)
         LOG.append(("replay", Path(path).name, pace, options))
 
     async def __aexit__(self, *exc):

@@ -84,6 +84,24 @@ def test_rtkit_persister_records_and_replays_with_this_vcrpy(
         "FilesystemPersister.load_cassette")
 
 
+
+def test_a_fresh_persister_is_an_absent_cassette_to_this_vcrpy(
+    tmp_path: Path, http_url: str
+) -> None:
+    """Rewrite mode loads nothing by raising vcrpy's CassetteNotFoundError (its persister docs)."""
+    path = tmp_path / "http.yaml"
+    recorder = vcr.VCR()
+    recorder.register_persister(HttpRedaction(Redactor()))
+    with recorder.use_cassette(str(path), record_mode="once"):
+        urllib.request.urlopen(f"{http_url}/v1/old", timeout=5).read()
+    fresh = vcr.VCR()
+    fresh.register_persister(HttpRedaction(Redactor(), fresh=True))
+    with fresh.use_cassette(str(path), record_mode="once") as cassette:
+        assert len(cassette) == 0, f"{VCRPY} loaded a cassette the persister said was absent"
+        urllib.request.urlopen(f"{http_url}/v1/new", timeout=5).read()
+    assert "/v1/new" in path.read_text() and "/v1/old" not in path.read_text()
+
+
 CONFTEST = '''
 import functools
 import inspect

@@ -1,7 +1,9 @@
 """Re-apply the secret filters to an existing cassette (what `rtkit scrub` runs).
 
-Line by line: handshake headers, subprotocols and query of `connect` lines, and the text of
-every event and frame line, through a `Redactor` (built-in filters plus the user's patterns).
+Line by line: the header's metadata (an upstream URL's key), handshake path, headers,
+subprotocols and query of `connect` lines, the text of every event and frame line (the bytes
+of a binary frame, decoded), and the reason of `close` lines, through a `Redactor` (built-in
+filters plus the user's patterns and live secrets).
 The new file is written beside the old one, checked to load, then moved into place atomically;
 on any error the original is untouched.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtkit.cassette.lock import CassetteLock
-from rtkit.cassette.model import Connect, Header
+from rtkit.cassette.model import CloseLine, Connect, Frame, Header
 from rtkit.cassette.position import NO_HEADER, decode_line
 from rtkit.cassette.reader import Cassette, parse_line
 from rtkit.cassette.redact import INSECURE_KEY_PROTOCOL, PLACEHOLDER, Redactor
@@ -45,10 +47,14 @@ def _connect(text: str, line: Connect, redactor: Redactor) -> tuple[str, list[st
     if query != line.query:
         names.append("key-query-params")
     headers = redactor.headers(line.headers)
+    names += [f"{k}-header" for k, v in line.headers.items()
+              if redactor.secret_header(k) and headers.get(k) != v]
     names += [f for v in line.headers.values() for f in redactor.filters_matching(v)]
+    path = redactor.path(line.path)
+    names += redactor.filters_matching(line.path) if path != line.path else []
     if not names:
         return text, []
-    new = line.model_copy(update={"headers": headers, "query": query,
+    new = line.model_copy(update={"headers": headers, "query": query, "path": path,
                                   "subprotocols": redactor.subprotocols(line.subprotocols)})
     return new.model_dump_json(exclude_none=True), list(dict.fromkeys(names))
 
@@ -59,8 +65,20 @@ def scrub_line(text: str, redactor: Redactor, path: str = "<cassette>",
     line = parse_line(text, path, lineno)
     if isinstance(line, Connect):
         return _connect(text, line, redactor)
-    if line.kind not in ("event", "frame"):
-        return text, []
+    if isinstance(line, CloseLine):
+        reason = redactor.message(line.reason)
+        if reason == line.reason:
+            return text, []
+        return (line.model_copy(update={"reason": reason}).model_dump_json(),
+                redactor.filters_matching(line.reason) or ["url-credentials"])
+    if isinstance(line, Header):
+        return _header(text, line, redactor)
+    if isinstance(line, Frame) and line.binary is not None:
+        data = redactor.binary(line.binary)
+        if data == line.binary:
+            return text, []
+        return (line.model_copy(update={"binary": data}).to_json_line(),
+                redactor.filters_matching(line.binary.decode("latin-1")))
     names = redactor.filters_matching(text)
     if not names:
         return text, []
@@ -101,8 +119,8 @@ def _scrub(path: Path, redactor: Redactor, *, check: bool) -> list[Change]:
                 header = header or bool(text.strip())
                 if names:
                     changes.append(Change(str(path), lineno, tuple(names)))
-                elif lineno == 1:  # kept only if other lines change (tmp is dropped otherwise)
-                    new = _with_redactions(text, redactor.names, str(path))
+                if lineno == 1:  # kept only if other lines change (tmp is dropped otherwise)
+                    new = _with_redactions(new, redactor.names, str(path))
                 dst.write(new + "\n")
         if not header:
             raise CassetteError(f"{path}: {NO_HEADER}")
@@ -117,6 +135,15 @@ def _scrub(path: Path, redactor: Redactor, *, check: bool) -> list[Change]:
     finally:
         if tmp:
             os.unlink(tmp)
+
+
+def _header(text: str, line: Header, redactor: Redactor) -> tuple[str, list[str]]:
+    from rtkit.cassette.writer import _redacted
+
+    meta = _redacted(line.meta, redactor)
+    if meta == line.meta:
+        return text, []
+    return line.model_copy(update={"meta": meta}).model_dump_json(), ["header-meta"]
 
 
 def _with_redactions(text: str, names: list[str], path: str) -> str:

@@ -13,7 +13,6 @@ Sans-I/O below `read_summaries`: `EpisodeBuilder` takes an episode's events as p
 
 from __future__ import annotations
 
-import binascii
 import json
 import os
 from collections import Counter
@@ -549,14 +548,27 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
                     lines.close(line)
                     done[conn] = lines.finish()  # its conversation (and input audio) can go
                     builders[conn] = _FINISHED
-            except binascii.Error:  # audio decoded for an AudioSink
-                raise line_error(path, lineno, "the event's audio is not valid base64") from None
+            except CassetteError:
+                raise
+            except Exception as exc:  # e.g. audio that is not base64: this line's problem
+                raise _unreadable(path, lineno, exc) from None
     if header is None:
         raise CassetteError(f"{path}: {NO_HEADER}")
     for conn, lines in builders.items():
         if lines is not _FINISHED:
-            done[conn] = lines.finish()
+            try:
+                done[conn] = lines.finish()
+            except CassetteError:
+                raise
+            except Exception as exc:
+                raise _unreadable(path, lineno, exc) from None
     return header, [done[conn] for conn in sorted(done)]
+
+
+def _unreadable(path: str | os.PathLike[str], lineno: int, exc: Exception) -> CassetteError:
+    """The error for an event the summary cannot read (a bad audio payload, ...)."""
+    return line_error(path, lineno, f"cannot read this event ({type(exc).__name__}: {exc}); "
+                      "run `rtkit validate` on the cassette")
 
 
 def summarize(cassette: Cassette | str | os.PathLike[str]) -> list[EpisodeSummary]:

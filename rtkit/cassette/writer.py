@@ -94,7 +94,7 @@ class CassetteWriter:
             dialect=dialect if dialect in ("ga", "beta") else None,  # type: ignore[arg-type]
             model=model,
             redactions=self.redactor.names,
-            meta=dict(meta or {}),
+            meta=_redacted(dict(meta or {}), self.redactor),
         )
         if existing is not None:
             old = existing.header
@@ -115,6 +115,7 @@ class CassetteWriter:
         # the secrets a base64 payload could hold (API keys cannot: they have a "-")
         self._b64_secrets = tuple(s for s in self._secrets if not s.translate(None, _BASE64))
         self._shapes: dict[bytes, bool] = {}  # audio events' shapes checked as JSON
+        self._clean: set[bytes] = set()  # JSON strings no filter would change
         self.audio_out_chars = 0  # base64 characters of server audio taken by the fast path
         self._write(header.model_dump_json())
         if existing is not None:
@@ -125,10 +126,16 @@ class CassetteWriter:
 
     # -- lines -----------------------------------------------------------------------------
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, data: bytes | None = None) -> None:
+        """Write a line; `data`: the bytes of a binary frame it holds (scanned as they are,
+        not as the base64 the line holds)."""
         self._lineno += 1
-        if self._leak is None and self.redactor.secrets and self.redactor.find_secret(text):
-            self._leak = f"line {self._lineno}"
+        if self._leak is None:
+            found = self.redactor.find_leak(text)
+            if found is None and data is not None:
+                found = self.redactor.find_leak(data.decode("latin-1"))
+            if found is not None:
+                self._leak = f"line {self._lineno} ({found})"
         self._sink.write_line(text.encode("utf-8"))
 
     def _conn(self, conn: int, t: float) -> int:
@@ -156,7 +163,7 @@ class CassetteWriter:
         self._last_t.pop(conn, None)
         line = Connect(
             conn=self._conn(conn, 0.0),
-            path=path,
+            path=self.redactor.path(path),
             query=self.redactor.query(query),
             headers=self.redactor.headers(headers),
             subprotocols=self.redactor.subprotocols(list(subprotocols)),
@@ -168,12 +175,13 @@ class CassetteWriter:
 
     def event(self, conn: int, dir: str, t: float, frame: str | bytes) -> None:
         """Record one frame: a JSON object becomes an `event` line, anything else a `frame`
-        (bytes are a binary frame)."""
+        (bytes are a binary frame, scanned for secrets as text is)."""
         if isinstance(frame, bytes | bytearray | memoryview):
             n = self._conn(conn, t)
             self.n_events += 1
+            data = self.redactor.binary(bytes(frame))
             self._write(Frame(conn=n, dir=dir, t=self._last_t[conn],  # type: ignore[arg-type]
-                              binary=bytes(frame)).to_json_line())
+                              binary=data).to_json_line(), data)
         elif not self._audio_text(conn, dir, t, frame):
             self._text(conn, dir, t, frame)
         self._flushed()
@@ -230,7 +238,7 @@ class CassetteWriter:
                 return False
             around = head + tail
         payload = buf[a:b]
-        if payload.translate(None, _BASE64) or (self._b64_secrets and self._has_secret(payload)) \
+        if payload.translate(None, _BASE64) or self._has_b64_secret(payload) \
                 or not self._is_json(around):
             return False  # not plain base64, a live secret, not JSON: the general path decides
         self.n_events += 1
@@ -272,6 +280,9 @@ class CassetteWriter:
     def _has_secret(self, text: bytes) -> bool:
         return any(text.find(secret) >= 0 for secret in self._secrets)
 
+    def _has_b64_secret(self, payload: bytes) -> bool:
+        return any(payload.find(secret) >= 0 for secret in self._b64_secrets)
+
     def _is_json(self, text: bytes) -> bool:
         """Whether `text` (an event without its payload, no backslash in it) is one JSON
         value. Printable ASCII without escapes is JSON when its shape is, the text with every
@@ -298,11 +309,28 @@ class CassetteWriter:
         return known
 
     def _filtered(self, text: bytes) -> bool:
-        """Whether a filter might change `text` (UTF-8, without escapes): a user pattern, a
-        secret's shape, a live secret."""
-        find = text.find  # (bytes `in` is slower: it tries the needle as an int first)
-        return bool(self.redactor.patterns) or find(b"sk-") >= 0 or find(b"ek_") >= 0 \
-            or find(b"Bearer") >= 0 or self._has_secret(text)
+        """Whether a filter might change `text` (JSON, UTF-8, without escapes): a user
+        pattern, a token family's or a credential field's gate, a live secret.
+
+        Each of these lies within one JSON string (a token or a field name holds no quote),
+        so the strings are checked one by one, and a string found clean is remembered: the
+        events of a stream repeat their keys, types and most ids, so most of an event is
+        never looked at twice (a gate test over the whole event costs about as much as the
+        rest of recording it)."""
+        if self.redactor.patterns:
+            return True  # a user pattern may span strings
+        clean = self._clean
+        may_change = self.redactor.may_change
+        # bytes (the set holds them): a proxy's read buffer is a bytearray, its parts too
+        for part in bytes(text).split(b'"')[1::2]:
+            if part in clean:
+                continue
+            if may_change(part.decode("utf-8", "replace")):
+                return True
+            if len(clean) >= 4096:
+                clean.clear()
+            clean.add(part)
+        return False
 
     def _text(self, conn: int, dir: str, t: float, frame: str) -> None:
         """The general path: parse, filter, write."""
@@ -334,8 +362,10 @@ class CassetteWriter:
               by: str = "client") -> None:
         """End episode `conn`."""
         n = self._conn(conn, t)
-        line = CloseLine(conn=n, t=self._last_t[conn], code=code, reason=reason, by=by)  # type: ignore[arg-type]
+        line = CloseLine(conn=n, t=self._last_t[conn], code=code,  # type: ignore[arg-type]
+                         reason=self.redactor.message(reason), by=by)
         self._write(line.model_dump_json())
+        del self._last_t[conn]  # the episode is over: nothing of it stays for the next 4,000
         self._flushed()
 
     @property
@@ -397,13 +427,15 @@ class CassetteWriter:
             except OSError:
                 self._tmp.unlink(missing_ok=True)
                 raise exc from None
-        if self._leak is not None:
-            self._tmp.unlink(missing_ok=True)
+        if self._leak is not None:  # keep the recording, where only its owner can read it
+            os.chmod(self._tmp, 0o600)
             raise SecretLeakError(
-                f"{self.path}: refusing to write the cassette: a live secret (the API key) is "
-                f"still present at {self._leak}; add a filter for it (Redactor patterns or "
-                "before_record_event). The previous cassette, if any, is unchanged."
-            )
+                f"{self.path}: refusing to write the cassette: a secret is still present at "
+                f"{self._leak}. The previous cassette, if any, is unchanged, and the recording "
+                f"is kept in {self._tmp} (mode 0600): `rtkit scrub {self._tmp}` removes the "
+                f"secret, then `rtkit recover {self._tmp} -o {self.path}` makes it the "
+                "cassette; add a filter for it (Redactor patterns or before_record_event) for "
+                "the next recording.", leftover=self._tmp)
         os.replace(self._tmp, self.path)
         self.committed = True
         if failure is not None:
@@ -437,6 +469,20 @@ class CassetteWriter:
         sink = getattr(self, "_sink", None)
         if sink is not None and not sink.closed and not self.committed:
             self.abort()
+
+
+def _redacted(meta: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """Header metadata with every string in it redacted (an upstream URL's key, ...)."""
+    def one(value: Any) -> Any:
+        if isinstance(value, str):
+            return redactor.message(value)
+        if isinstance(value, dict):
+            return {k: one(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [one(v) for v in value]
+        return value
+
+    return {k: one(v) for k, v in meta.items()}
 
 
 def _warn_leftovers(path: Path) -> None:

@@ -17,15 +17,30 @@ from rtkit.cassette import Cassette
 from rtkit.errors import CassetteError, RtkitError
 from rtkit.threads import report_loop_errors
 
-__all__ = ["STATUS_INTERVAL", "fail", "load_cassette", "parse_listen", "read_cassette", "run",
-           "run_until_signal", "status_printer"]
+__all__ = ["STATUS_INTERVAL", "echo", "fail", "load_cassette", "parse_listen", "printable",
+           "read_cassette", "run", "run_until_signal", "status_printer"]
 
 T = TypeVar("T")
 
 
+def printable(text: str) -> str:
+    """`text` as it can be written to a UTF-8 stream: a lone surrogate (a cassette may hold
+    one, escaped) is written as its JSON escape, `\\ud800`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def echo(text: str, err: bool = False) -> None:
+    """`click.echo` of `printable(text)`."""
+    click.echo(printable(text), err=err)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `message` to stderr and exit with `code` (no traceback)."""
-    click.echo(f"rtkit: error: {message}", err=True)
+    echo(f"rtkit: error: {message}", err=True)
     sys.exit(code)
 
 

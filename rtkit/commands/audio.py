@@ -11,7 +11,7 @@ import click
 from rtkit.audio import SAMPLE_RATE
 from rtkit.cassette.audio_spool import AudioSpool, copy_wav
 from rtkit.cassette.summary import read_summaries
-from rtkit.commands._common import fail, read_cassette
+from rtkit.commands._common import echo, fail, read_cassette
 
 __all__ = ["command"]
 
@@ -60,10 +60,10 @@ def command(cassette: Path, out_dir: Path) -> None:
                 except OSError as exc:
                     fail(f"{path}: {exc.strerror or exc}")
                 said = item.transcript or item.text
-                click.echo(f"{path}  {n / SAMPLE_RATE:.2f} s  {item.who}"
+                echo(f"{path}  {n / SAMPLE_RATE:.2f} s  {item.who}"
                            + (f' "{said}"' if said else ""))
                 written += 1
         if not written:
-            click.echo(f"{cassette}: no audio in this cassette")
+            echo(f"{cassette}: no audio in this cassette")
     finally:
         shutil.rmtree(work, ignore_errors=True)

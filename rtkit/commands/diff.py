@@ -9,7 +9,7 @@ import click
 
 from rtkit.cassette.compare import compare_summaries
 from rtkit.cassette.summary import read_summaries
-from rtkit.commands._common import fail, read_cassette
+from rtkit.commands._common import echo, fail, read_cassette
 
 __all__ = ["command"]
 
@@ -42,10 +42,10 @@ def command(a: Path, b: Path, html: Path | None) -> None:
     (_, sa), (_, sb) = read_cassette(a, read_summaries), read_cassette(b, read_summaries)
     lines = compare_summaries(sa, sb)
     if not lines:
-        click.echo(f"no conversation-level differences ({len(sa)} episode(s))")
+        echo(f"no conversation-level differences ({len(sa)} episode(s))")
     else:
-        click.echo(f"--- {a}\n+++ {b}")
-        click.echo("\n".join(lines))
+        echo(f"--- {a}\n+++ {b}")
+        echo("\n".join(lines))
     if html is not None:
         _write_html(a, b, html, lines)
     if lines:
@@ -65,4 +65,4 @@ def _write_html(a: Path, b: Path, html: Path, lines: list[str]) -> None:
         fail(str(exc))
     except OSError as exc:
         fail(f"{html}: cannot write: {exc.strerror or exc}")
-    click.echo(report.describe())
+    echo(report.describe())

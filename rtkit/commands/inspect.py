@@ -11,7 +11,7 @@ import click
 from rtkit.cassette.model import Event, Frame
 from rtkit.cassette.reader import read_numbered_lines
 from rtkit.cassette.summary import EpisodeSummary, ItemSummary, read_summaries
-from rtkit.commands._common import fail, read_cassette
+from rtkit.commands._common import echo, fail, read_cassette
 
 __all__ = ["command", "describe_item", "numbered_events", "render"]
 
@@ -135,14 +135,14 @@ def command(cassette: Path, as_json: bool, episode: int | None, counts: bool,
     if as_json:
         data = {"path": str(cassette), "header": header.model_dump(exclude={"kind"}),
                 "episodes": [s.to_json() for s in summaries]}
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    click.echo(render(cassette, summaries, header))
+    echo(render(cassette, summaries, header))
     if counts:
         for s in summaries:
-            click.echo(f"\nepisode {s.conn} events:")
+            echo(f"\nepisode {s.conn} events:")
             for name, n in s.event_counts.items():
-                click.echo(f"  {n:6d}  {name}")
+                echo(f"  {n:6d}  {name}")
     if events:
         for line in read_cassette(cassette, lambda p: numbered_events(p, episode)):
-            click.echo(line)
+            echo(line)

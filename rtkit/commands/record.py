@@ -31,11 +31,15 @@ __all__ = ["command"]
               help="Drive the API from a YAML script instead of proxying a client.")
 @click.option("--upstream", default="wss://api.openai.com/v1/realtime", show_default=True,
               envvar="RTKIT_UPSTREAM_URL", help="Realtime endpoint to record from.")
+@click.option("--upstream-auth", type=click.Choice(["auto", "bearer", "api-key"]),
+              default="auto", show_default=True,
+              help="How the proxy sends the key upstream: an api-key header (Azure key "
+                   "auth; auto picks it for *.openai.azure.com) or Authorization: Bearer.")
 @click.option("--max-connections", type=int, default=None,
               help="Stop after this many connections (episodes).")
 @click.option("--append", is_flag=True, help="Add episodes to an existing cassette.")
 def command(output: Path, listen: str | None, script: Path | None, upstream: str,
-            max_connections: int | None, append: bool) -> None:
+            upstream_auth: str, max_connections: int | None, append: bool) -> None:
     """Record Realtime sessions into a cassette, secrets scrubbed.
 
     \b
@@ -68,7 +72,8 @@ def command(output: Path, listen: str | None, script: Path | None, upstream: str
         _script(script, output, upstream, api_key)
         return
     host, port = parse_listen(listen or "")
-    code = run(_proxy(output, host, port, upstream, api_key, max_connections, append))
+    code = run(_proxy(output, host, port, upstream, api_key, max_connections, append,
+                      upstream_auth))
     if code:
         sys.exit(code)
 
@@ -93,7 +98,7 @@ def _script(script: Path, output: Path, upstream: str, api_key: str | None) -> N
 
 
 async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str | None,
-                 max_connections: int | None, append: bool) -> int:
+                 max_connections: int | None, append: bool, upstream_auth: str = "auto") -> int:
     """Run the recording proxy until a signal or --max-connections; the exit status."""
     from rtkit.errors import CassetteError
     from rtkit.server.proxy import RecordingProxy
@@ -103,6 +108,7 @@ async def _proxy(output: Path, host: str, port: int, upstream: str, api_key: str
     async def main(stop: asyncio.Event) -> int:
         proxy = RecordingProxy(output, upstream_url=upstream, api_key=api_key or "", host=host,
                                port=port, max_connections=max_connections, append=append,
+                               upstream_auth=upstream_auth,
                                on_status=(lambda s: show(s.line())) if sys.stderr.isatty()
                                else None)
         await proxy.start()  # a cassette that cannot be written there: exit 2, nothing started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,9 +27,14 @@ __all__ = ["command"]
 @click.option("--check", is_flag=True, help="Only report what would change; write nothing.")
 def command(cassettes: tuple[Path, ...], patterns: tuple[str, ...], headers: tuple[str, ...],
             check: bool) -> None:
-    """Re-apply the secret filters (API keys, ephemeral keys, bearer tokens, secret headers,
-    key query parameters, the insecure-api-key subprotocol) and your own regexes to
-    cassettes, in place. Each file is rewritten atomically: on any error it is untouched.
+    """Re-apply the secret filters (the token catalogue: API keys, ephemeral keys, GitHub,
+    Google, Slack, AWS, Stripe tokens, JWTs, bearer and basic credentials...; credential
+    headers, fields and query parameters, URL passwords, the insecure-api-key subprotocol;
+    the OPENAI_API_KEY of the environment, also base64-encoded) and your own regexes to
+    cassettes, in place: every line, close reasons and the header's metadata too. Each file
+    is rewritten atomically: on any error it is untouched. A recording `rtkit record`
+    refused to write (.NAME.*.rtkit-tmp) is scrubbed the same way, then `rtkit recover`
+    makes it the cassette.
 
     \b
     $ rtkit scrub --check cassettes/ga/tool_call.jsonl --pattern 'weather in Paris'
@@ -44,7 +50,8 @@ def command(cassettes: tuple[Path, ...], patterns: tuple[str, ...], headers: tup
     bad pattern or a missing or corrupt file.
     """
     try:
-        redactor = Redactor(extra_headers=headers, patterns=patterns)
+        redactor = Redactor(extra_headers=headers, patterns=patterns,
+                            secrets=[k for k in (os.environ.get("OPENAI_API_KEY"),) if k])
     except re.error as exc:
         fail(f"bad --pattern: {exc}")
     total = files = 0

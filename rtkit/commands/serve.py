@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from rtkit.commands._common import fail, parse_listen, run_until_signal
+from rtkit.cassette.redact import Redactor
+from rtkit.commands._common import echo, fail, parse_listen, run_until_signal
 from rtkit.errors import CassetteError, ReplayError, RtkitUnplayedWarning
 from rtkit.replay.matching import Matcher
 from rtkit.replay.player import DEFAULT_MAX_MESSAGE
@@ -35,8 +36,13 @@ def _matcher(spec: str) -> Matcher:
     return func  # type: ignore[no-any-return]
 
 
+_REDACTOR = Redactor()
+
+
 def _log(line: str) -> None:
-    click.echo(f"rtkit serve: {line}", err=True)
+    """A console line, with every secret it could quote redacted (a client's `?api-key=`, a
+    token in a mismatch report)."""
+    echo(f"rtkit serve: {_REDACTOR.message(line)}", err=True)
 
 
 @click.command("serve")
@@ -119,9 +125,13 @@ def command(cassette: Path, listen: str, pace: str, order: str, audio_match: str
         "record_mode": record_mode, "lazy": True, "log": None if quiet else _log,
     }
     try:
+        from rtkit.replay.filters import apply_playback_filters
         from rtkit.server.replay_server import ReplayServer
 
         server = ReplayServer(cassette, host=host, port=port, **options)
+        # what the client sends is compared as it was recorded: redacted (nor is a secret it
+        # sent ever shown in a report)
+        apply_playback_filters(server, _REDACTOR)
     except CassetteError as exc:
         fail(str(exc))
         return
@@ -152,13 +162,12 @@ def command(cassette: Path, listen: str, pace: str, order: str, audio_match: str
         fail(str(exc))
     except ReplayError as exc:
         if quiet or exc not in server.errors:  # not in the log (e.g. what was not played)
-            click.echo(f"rtkit serve: {exc}", err=True)
+            _log(str(exc))
         else:  # the full report is in the log above
             n = len(server.errors)
-            click.echo(f"rtkit serve: {n} replay error(s), reported above; the first: "
-                       f"{str(exc).splitlines()[0]}", err=True)
+            _log(f"{n} replay error(s), reported above; the first: {str(exc).splitlines()[0]}")
         sys.exit(1)
     for warning in caught:
-        click.echo(f"rtkit serve: warning: {warning.message}", err=True)
+        _log(f"warning: {warning.message}")
     if server.errors:  # reported already (e.g. raised by a test through check()): still a failure
         sys.exit(1)

@@ -35,6 +35,7 @@ from rtkit.protocol.events import BETA_CLIENT_EVENTS, BETA_TO_GA_SERVER_EVENTS, 
 
 __all__ = ["FakeConnection"]
 
+_TOO_DEEP = Problem("invalid_json", "Invalid JSON in the client event: nested too deeply.")
 _GA_TO_BETA = {ga: beta for beta, ga in BETA_TO_GA_SERVER_EVENTS.items()}
 _MIN_COMMIT_MS = 100  # the live API refuses to commit less than 100 ms
 _TRANSCRIPTION_USAGE = {
@@ -110,10 +111,15 @@ class FakeConnection:
         except ValueError as exc:
             return [self._error(Problem("invalid_json",
                                         f"Invalid JSON in the client event: {exc}."), None)]
+        except RecursionError:
+            return [self._error(_TOO_DEEP, None)]
         if not isinstance(event, dict):
             return [self._error(Problem("invalid_json",
                                         "The client event must be a JSON object."), None)]
-        out = self._dispatch(event)
+        try:
+            out = self._dispatch(event)
+        except RecursionError:  # nested deeper than copying or answering it can go
+            return [self._error(_TOO_DEEP, event)]
         starting, self._starting = self._starting, []
         for run in starting:  # after the event's own answer, as a live response task would
             out += self._step(run, now)

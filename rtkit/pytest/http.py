@@ -42,8 +42,9 @@ class HttpRedaction:
     request carried (bearer tokens, `api-key` / `x-api-key` values).
     """
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, fresh: bool = False) -> None:
         self.redactor = redactor
+        self.fresh = fresh  # rewrite: start empty; the old file stays until the new replaces it
 
     def _learn(self, headers: Any) -> None:
         found = []
@@ -76,10 +77,9 @@ class HttpRedaction:
             elif isinstance(value, str):
                 request.headers[name] = red.text(value)
         parts = urlsplit(request.uri)
-        if parts.query:
-            query = red.query(parts.query)
-            if query != parts.query:
-                request.uri = urlunsplit(parts._replace(query=query))
+        query, path = red.query(parts.query), red.path(parts.path)
+        if query != parts.query or path != parts.path:
+            request.uri = urlunsplit(parts._replace(path=path, query=query))
         return request
 
     def before_record_response(self, response: Any) -> Any:
@@ -109,7 +109,10 @@ class HttpRedaction:
     # -- vcrpy's persister interface --------------------------------------------------------
 
     def load_cassette(self, cassette_path: Any, serializer: Any) -> Any:
-        """Load as vcrpy does."""
+        """Load as vcrpy does (nothing in rewrite mode: the new recording replaces the file
+        when it is saved, so a run killed before that leaves the previous one)."""
+        if self.fresh:
+            raise vcr_not_found()
         return vcr_persistence()[0].load_cassette(cassette_path, serializer)
 
     def save_cassette(self, cassette_path: Any, cassette_dict: Any, serializer: Any) -> None:
@@ -117,10 +120,12 @@ class HttpRedaction:
         path = Path(cassette_path)
         data = vcr_persistence()[1](cassette_dict, serializer)
         for lineno, line in enumerate(data.splitlines(), start=1):
-            if self.redactor.find_secret(line):
+            found = self.redactor.find_leak(line)
+            if found is not None:
                 raise SecretLeakError(
-                    f"{path}: refusing to write the HTTP cassette: a live secret (an API key "
-                    f"or a request's credential) is still present at line {lineno}; filter it "
+                    f"{path}: refusing to write the HTTP cassette: a secret ({found}: an API "
+                    f"key, a request's credential or a token) is still present at line "
+                    f"{lineno}; filter it "
                     "(filter_headers, filter_query_parameters, before_record_request / "
                     "before_record_response). The previous cassette, if any, is unchanged.")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +163,14 @@ def vcr_persistence() -> tuple[Any, Callable[[Any, Any], str]]:
     return FilesystemPersister, serialize
 
 
+def vcr_not_found() -> Exception:
+    """vcrpy's `CassetteNotFoundError`: its docs on custom persisters say `load_cassette`
+    raises it when there is no cassette (imported from `vcr.persisters.filesystem`)."""
+    from vcr.persisters.filesystem import CassetteNotFoundError
+
+    return CassetteNotFoundError()
+
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -186,10 +199,7 @@ def http_cassette(cassette: RtCassette, redactor: Redactor | None = None) -> Ite
 
     options = cassette.options
     path = cassette.http_path
-    if cassette.mode is RecordMode.REWRITE:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    redaction = HttpRedaction(redactor or Redactor())
+    redaction = HttpRedaction(redactor or Redactor(), fresh=cassette.mode is RecordMode.REWRITE)
     config = dict(options.vcr_config)
     config["filter_headers"] = [*_as_list(config.get("filter_headers")),
                                 *options.filter_headers]

@@ -136,9 +136,9 @@ class RtSession:
         path = self.cassette.path
         stack = self._servers
         try:
-            if plan_.delete_first:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+            # rewrite (`plan_.delete_first`) deletes nothing: the recorder writes a new
+            # cassette beside the old one and replaces it when the test ends, so a run killed
+            # before that leaves the previous cassette (and the new one's temporary file)
             if plan_.record:
                 path.parent.mkdir(parents=True, exist_ok=True)
             self.redactor = make_redactor(self.options, self.api_key)
@@ -185,8 +185,8 @@ class RtSession:
         server = ReplayServer(
             str(self.cassette.path), pace=self.options.pace, on_frame=self.log.add, **options
         )
-        if self.options.redacts:
-            apply_playback_filters(server, self.redactor)
+        apply_playback_filters(server, self.redactor)  # built-in filters too: a redacted
+        # query, MCP credential or token still matches its recording
         return server
 
     async def _recording_proxy(self) -> Any:

@@ -33,6 +33,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 from rtkit.cassette import Cassette, Episode
+from rtkit.cassette.redact import secret_name
 from rtkit.errors import CassetteError, ReplayError, ReplayTimeout, RtkitUnplayedWarning
 from rtkit.protocol.events import BETA_CLIENT_EVENTS, GA_CLIENT_EVENTS
 from rtkit.replay.causal import CausalEngine
@@ -69,7 +70,6 @@ Order = Literal["causal", "strict"]
 Engine = CausalEngine | ReplayEngine
 DEFAULT_MAX_MESSAGE = 15 * 1024 * 1024  # the live API's limit on one client message
 KNOWN_CLIENT_EVENTS = GA_CLIENT_EVENTS | BETA_CLIENT_EVENTS
-_SECRET_PARAMS = frozenset({"api_key", "api-key", "key", "token", "access_token"})
 _MISSING = object()
 
 CLOSE_PLAYED = (1000, "cassette fully played")
@@ -102,7 +102,7 @@ class Link(Protocol):
 
 def _query_key(query: str) -> tuple[tuple[str, str], ...]:
     pairs = parse_qsl(query, keep_blank_values=True)
-    return tuple(sorted((k, v) for k, v in pairs if k.lower() not in _SECRET_PARAMS))
+    return tuple(sorted((k, v) for k, v in pairs if not secret_name(k)))
 
 
 def bad_input(data: str | bytes, max_size: int) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from rtkit.cassette import CassetteWriter, Redactor
+from rtkit.cassette.redact import url_secrets
 from rtkit.errors import CassetteError
 from rtkit.server.frames import CLOSE, TEXT, FrameReader, close_frame
 from rtkit.server.relay import Relay, Side
@@ -128,10 +129,16 @@ class RecordingProxy:
     binary as `bytes`) before it is forwarded, so a caller can look at a session before the
     cassette is written, and a client that has received a frame finds it there.
 
+    `upstream_auth` says how the key is sent upstream: `auto` (an `api-key` header for
+    `*.openai.azure.com`, else `Authorization: Bearer`), `bearer` or `api-key`. Neither is
+    recorded, nor the credentials the upstream URL carries (`?api-key=`, a password): they
+    are live secrets, replaced wherever they appear and refused by the final scan.
+
     What went wrong is kept, not raised mid-session: `failures` lists refused or unreachable
-    upstream handshakes, `errors` frames that could not be recorded, and `write_error` is the
-    error that stopped the cassette being written (open connections are still relayed, new
-    ones are refused; `stop()` keeps what was written and raises `CassetteError`).
+    upstream handshakes (redacted: they are printed), `errors` frames that could not be
+    recorded, and `write_error` is the error that stopped the cassette being written (open
+    connections are still relayed, new ones are refused; `stop()` keeps what was written and
+    raises `CassetteError`).
     """
 
     def __init__(
@@ -149,9 +156,13 @@ class RecordingProxy:
         open_timeout: float = 15.0,
         on_status: Callable[[ProxyStatus], None] | None = None,
         on_frame: Callable[[int, str, str | bytes], None] | None = None,
+        upstream_auth: str = "auto",
     ) -> None:
+        from rtkit.server.upstream import auth_form
+
         self.path = os.fspath(output_path)
         self.upstream_url = upstream_url
+        self.upstream_auth = auth_form(upstream_url, upstream_auth)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.host = host
         self.port = port
@@ -161,7 +172,8 @@ class RecordingProxy:
         self.open_timeout = open_timeout
         self.on_status = on_status
         self.on_frame = on_frame
-        self.redactor = (redactor or Redactor()).with_secrets(self.api_key)
+        self.redactor = (redactor or Redactor()).with_secrets(self.api_key,
+                                                              *url_secrets(upstream_url))
         self.status = ProxyStatus()
         self.failures: list[str] = []
         self.errors: list[str] = []
@@ -227,7 +239,7 @@ class RecordingProxy:
                           "connections are still relayed, new ones are refused",
                           self.path, exc.strerror or exc)
             return
-        what = sample.decode("utf-8", "replace")
+        what = self.redactor.message(sample.decode("utf-8", "replace"))
         message = (f"conn {conn}: a {direction} frame could not be recorded "
                    f"({type(exc).__name__}: {exc}): {what!r}")
         self.errors.append(message)
@@ -291,7 +303,7 @@ class RecordingProxy:
         offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol")
                    for p in v.split(",") if p.strip()]
         url, fwd, protos = upstream_request(self.upstream_url, self.api_key, parts.path,
-                                            parts.query, headers, offered)
+                                            parts.query, headers, offered, self.upstream_auth)
         record = {"path": parts.path, "query": parts.query, "headers": headers,
                   "subprotocols": offered}
         try:
@@ -304,6 +316,9 @@ class RecordingProxy:
                 status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
                 message = f"cannot reach upstream {url}: {exc or type(exc).__name__}"
                 body = ""
+            # printed and recorded: never with the URL's key in it (the body is the
+            # upstream's own answer, passed through as it is)
+            message = self.redactor.message(message)
             self.failures.append(message)
             log.warning("rtkit proxy: %s", message)
             try:

@@ -22,12 +22,27 @@ from rtkit import __version__
 from rtkit.cassette.redact import DROPPED_HEADERS, INSECURE_KEY_PROTOCOL
 from rtkit.server.relay import Side
 
-__all__ = ["MAX_HEAD", "Refused", "open_upstream", "upstream_request"]
+__all__ = ["AUTH_FORMS", "MAX_HEAD", "Refused", "auth_form", "open_upstream",
+           "upstream_request"]
 
 MAX_HEAD = 1 << 16  # largest HTTP handshake head accepted
 # what the upstream sees as the client: rtkit's recorder (the app's own User-Agent is not sent)
 USER_AGENT = f"rtkit/{__version__} (recording proxy; websockets/{metadata.version('websockets')})"
 _AUTH_HEADERS = frozenset({"authorization", "api-key"})
+AUTH_FORMS = ("auto", "bearer", "api-key")
+_AZURE_HOSTS = (".openai.azure.com",)
+
+
+def auth_form(upstream_url: str, form: str = "auto") -> str:
+    """How the upstream takes the key: `api-key` (an `api-key` header, as Azure OpenAI's key
+    auth does) or `bearer` (`Authorization: Bearer`, as OpenAI does). `auto`: `api-key` for
+    `*.openai.azure.com` hosts, else `bearer`."""
+    if form not in AUTH_FORMS:
+        raise ValueError(f"upstream auth must be one of {', '.join(AUTH_FORMS)}, not {form!r}")
+    if form != "auto":
+        return form
+    host = (urlsplit(upstream_url).hostname or "").lower()
+    return "api-key" if host.endswith(_AZURE_HOSTS) else "bearer"
 
 
 class Refused(Exception):
@@ -39,9 +54,12 @@ class Refused(Exception):
 
 
 def upstream_request(upstream_url: str, api_key: str | None, path: str, query: str,
-                     headers: dict[str, str], subprotocols: list[str]
+                     headers: dict[str, str], subprotocols: list[str], auth: str = "auto"
                      ) -> tuple[str, dict[str, str], list[str]]:
     """The upstream URL, headers and subprotocols for a client's handshake.
+
+    The key goes in the form the upstream takes (`auth_form`): `Authorization: Bearer` or an
+    `api-key` header; whatever credential header the client sent is dropped either way.
 
     The upstream URL's own query comes first, then the client's other parameters. A client
     that asked for the upstream URL's path gets it; any other path is asked of the upstream as
@@ -56,7 +74,10 @@ def upstream_request(upstream_url: str, api_key: str | None, path: str, query: s
            if k.lower() not in DROPPED_HEADERS and k.lower() not in _AUTH_HEADERS
            and k.lower() not in ("origin", "user-agent")}
     if api_key:
-        fwd["Authorization"] = f"Bearer {api_key}"
+        if auth_form(upstream_url, auth) == "api-key":
+            fwd["api-key"] = api_key
+        else:
+            fwd["Authorization"] = f"Bearer {api_key}"
     # the client's placeholder key never goes upstream: ours replaces it, or (no key of our
     # own, e.g. a keyless loopback upstream) it is dropped like its Authorization header
     protos = [

@@ -37,6 +37,7 @@ def _p(name: str, side: str, *tests: str) -> Probe:
 PF = "tests/test_proxy_faults.py::"
 CF = "tests/test_cli_record_faults.py::"
 SB = "tests/test_serve_bad_input.py::"
+RS = "tests/test_record_secrets.py::"
 
 PROBES: list[Probe] = [
     # faults of the recorder
@@ -116,6 +117,35 @@ PROBES: list[Probe] = [
        PF + "test_fifty_concurrent_clients_each_get_their_own_session"),
     _p("50 concurrent clients", "serve",
        SB + "test_fifty_concurrent_clients_each_get_their_own_session"),
+    # issue 21: secrets, whatever carries them; nothing lost, nothing grows
+    _p("MCP credentials, tokens, binary / non-UTF-8 frames, path, headers, close reasons",
+       "record", RS + "test_structure_catalogue_binary_path_headers_and_close_reasons"),
+    _p("Azure query and header auth, URL userinfo, the refusal line", "record",
+       RS + "test_azure_query_and_header_auth_userinfo_and_the_refusal_line",
+       RS + "test_the_form_of_the_upstream_key"),
+    _p("a refusal to write keeps a 0600 leftover for scrub and recover", "record",
+       RS + "test_a_refusal_keeps_a_leftover_that_scrub_cleans_and_recover_finishes"),
+    _p("a query key and MCP credentials in both cassettes", "pytest plugin",
+       "tests/test_plugin_redaction.py::test_a_query_key_and_mcp_credentials_in_both_cassettes"),
+    _p("secrets in mismatch reports and connection lines", "serve",
+       "tests/test_serve_console_secrets.py::test_reports_and_connection_lines_are_redacted"),
+    _p("4,000 sequential connections (300 here)", "record",
+       "tests/test_record_memory.py::test_rss_is_flat_over_sequential_connections",
+       "tests/test_record_memory.py::test_an_ended_connection_keeps_nothing_alive"),
+    _p("permessage-deflate bomb", "fake",
+       "tests/test_fake_hostile_input.py::test_a_deflate_bomb_is_refused_without_inflating_it"),
+    _p("deeply nested JSON", "fake",
+       "tests/test_fake_hostile_input.py::"
+       "test_deeply_nested_json_is_invalid_json_and_the_session_goes_on"),
+    _p("SIGKILL of a rewrite over an existing cassette", "pytest plugin",
+       "tests/test_plugin_rewrite_killed.py::test_a_killed_rewrite_keeps_the_previous_cassette"),
+    _p("a client half-closes after its close frame", "record",
+       "tests/test_proxy_half_close.py::test_a_half_closing_client_gets_the_close_reply"),
+    _p("fuzzed cassettes", "inspect / diff / audio / validate / scrub",
+       "tests/test_cli_fuzzed_cassettes.py::"
+       "test_mutated_cassettes_get_an_error_never_a_traceback[ga-audio_turn]",
+       "tests/test_cli_fuzzed_cassettes.py::"
+       "test_mutated_cassettes_get_an_error_never_a_traceback[beta-tool_call]"),
 ]
 
 
