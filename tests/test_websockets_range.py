@@ -75,6 +75,11 @@ def releases_per_major() -> dict[int, list[str]]:
     return releases
 
 
+def newest_per_major() -> dict[int, str]:
+    """The newest release of each major of the range (see `releases_per_major`)."""
+    return {major: ends[-1] for major, ends in releases_per_major().items()}
+
+
 def install(version: str) -> Path:
     target = CACHE / f"websockets-{version}"
     if not (target / "websockets" / "version.py").exists():
