@@ -60,7 +60,7 @@ EXTRA = {
     "basic-credentials": ("Authorization: Basic " + base64.b64encode(b"me:pw-123").decode(),
                           base64.b64encode(b"me:pw-123").decode()),
     "bearer-tokens": ("Bearer " + (A + D)[:24], (A + D)[:24]),
-    "ek-keys": ("ek_" + (A + D)[:24], (A + D)[:24]),
+    "ek-keys": ("_".join(("ek", (A + D)[:24])), (A + D)[:24]),
 }
 
 
