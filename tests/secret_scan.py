@@ -5,6 +5,11 @@ wrote (tests/conftest.py).
 Its regex plugins run; its entropy heuristics (every base64 audio chunk and random id is
 "high entropy") and its public-IP plugin do not. The keyword plugin (`password = "..."` in
 code) runs too: a cassette is data, and none the tests write should look like one.
+
+The cassette scan leaves out the base64 payload of audio events (rtkit's own
+`audio_payload_span`): PCM as base64 is not text a token could be read in, and its runs
+look like tokens to the regexes (a tone's `APAA8ADw...` is "Artifactory Credentials"). A live
+key inside audio is the recorder's own final scan's to refuse.
 """
 
 from __future__ import annotations
@@ -56,6 +61,18 @@ def scan_file(path: str | os.PathLike[str], plugins: tuple[str, ...] = PLUGINS
     return scan_text(Path(path).read_text(encoding="utf-8", errors="replace"), plugins)
 
 
+def _without_audio(line: str) -> str:
+    """A cassette line with an audio event's base64 payload emptied."""
+    from rtkit.cassette.redact import audio_payload_span
+
+    raw = line.encode("utf-8", "surrogateescape")
+    at = raw.find(b'"event":')
+    span = audio_payload_span(raw, at + len(b'"event":')) if at >= 0 else None
+    if span is None:
+        return line
+    return (raw[:span[0]] + raw[span[1]:]).decode("utf-8", "surrogateescape")
+
+
 def scan_cassettes(root: str | os.PathLike[str]) -> list[tuple[Path, int, str]]:
     """(file, line number, secret type) of each finding in the cassettes under `root`
     (files named with `PLANTED` are left out)."""
@@ -74,7 +91,7 @@ def scan_cassettes(root: str | os.PathLike[str]) -> list[tuple[Path, int, str]]:
             for lineno, line in enumerate(text.splitlines(), start=1):
                 if line in clean:
                     continue
-                hits = [(path, lineno, secret.type) for secret in scan_line(line)]
+                hits = [(path, lineno, secret.type) for secret in scan_line(_without_audio(line))]
                 if hits:
                     found += hits
                 else:

@@ -127,9 +127,13 @@ def test_a_text_without_any_gate_is_not_searched() -> None:
 
 def test_the_end_of_run_scan_finds_what_a_cassette_holds(tmp_path: Path) -> None:
     """The scan tests/conftest.py runs over everything the suite wrote reports a token in
-    any cassette (a line repeated in a second cassette too), and skips a planted one."""
+    any cassette (a line repeated in a second cassette too), skips a planted one, and does
+    not read base64 audio (a tone's payload looks like an Artifactory token to it)."""
     token = SAMPLES["GitHubTokenDetector"]
+    tone = json.dumps({"type": "response.output_audio.delta", "delta": "APAA8ADw" * 20})
+    assert scan_text(tone)  # what it would report if it read the payload
     line = json.dumps({"t": 1, "event": {"type": "x", "instructions": token}})
+    line += "\n" + json.dumps({"t": 2, "event": json.loads(tone)}, separators=(",", ":"))
     paths = [tmp_path / "a.jsonl", tmp_path / "sub" / "b.http.yaml",
              tmp_path / "planted-c.jsonl", tmp_path / "d.txt"]
     try:

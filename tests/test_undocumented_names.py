@@ -67,12 +67,18 @@ def test_vcrpy_persister_names_and_signatures() -> None:
         "cassette_dict", "serializer"], f"{where}: vcr.serialize.serialize"
 
 
+def _recorder(fresh: bool = False) -> vcr.VCR:
+    """A vcrpy VCR with rtkit's persister (`fresh`: as rewrite mode has it)."""
+    recorder = vcr.VCR()
+    recorder.register_persister(HttpRedaction(Redactor(), fresh=fresh))
+    return recorder
+
+
 def test_rtkit_persister_records_and_replays_with_this_vcrpy(
     tmp_path: Path, http_url: str
 ) -> None:
     path = tmp_path / "http.yaml"
-    recorder = vcr.VCR()
-    recorder.register_persister(HttpRedaction(Redactor()))
+    recorder = _recorder()
     with recorder.use_cassette(str(path), record_mode="once"):
         recorded = urllib.request.urlopen(f"{http_url}/v1/things", timeout=5).read()
     assert json.loads(recorded) == {"path": "/v1/things"}
@@ -84,19 +90,14 @@ def test_rtkit_persister_records_and_replays_with_this_vcrpy(
         "FilesystemPersister.load_cassette")
 
 
-
 def test_a_fresh_persister_is_an_absent_cassette_to_this_vcrpy(
     tmp_path: Path, http_url: str
 ) -> None:
     """Rewrite mode loads nothing by raising vcrpy's CassetteNotFoundError (its persister docs)."""
     path = tmp_path / "http.yaml"
-    recorder = vcr.VCR()
-    recorder.register_persister(HttpRedaction(Redactor()))
-    with recorder.use_cassette(str(path), record_mode="once"):
+    with _recorder().use_cassette(str(path), record_mode="once"):
         urllib.request.urlopen(f"{http_url}/v1/old", timeout=5).read()
-    fresh = vcr.VCR()
-    fresh.register_persister(HttpRedaction(Redactor(), fresh=True))
-    with fresh.use_cassette(str(path), record_mode="once") as cassette:
+    with _recorder(fresh=True).use_cassette(str(path), record_mode="once") as cassette:
         assert len(cassette) == 0, f"{VCRPY} loaded a cassette the persister said was absent"
         urllib.request.urlopen(f"{http_url}/v1/new", timeout=5).read()
     assert "/v1/new" in path.read_text() and "/v1/old" not in path.read_text()
