@@ -13,6 +13,7 @@ Sans-I/O below `read_summaries`: `EpisodeBuilder` takes an episode's events as p
 
 from __future__ import annotations
 
+import binascii
 import json
 import os
 from collections import Counter
@@ -550,7 +551,9 @@ def read_summaries(path: str | os.PathLike[str], *, audio: AudioSink | None = No
                     builders[conn] = _FINISHED
             except CassetteError:
                 raise
-            except Exception as exc:  # e.g. audio that is not base64: this line's problem
+            except binascii.Error:  # audio decoded for an AudioSink
+                raise line_error(path, lineno, "the event's audio is not valid base64") from None
+            except Exception as exc:  # anything else this line holds: its problem
                 raise _unreadable(path, lineno, exc) from None
     if header is None:
         raise CassetteError(f"{path}: {NO_HEADER}")
