@@ -42,7 +42,8 @@ SAMPLES = {
     "JwtTokenDetector": _jwt(),
     "MailchimpDetector": (A[:16] + D + A[:6]) + "-us12",
     "NpmDetector": "//registry.npmjs.org/:_authToken=" + "npm_" + (A + D)[:36],
-    "OpenAIDetector": "sk-" + "proj" + "A1b2C3d4E5f6G7h8I9j0" + "T3BlbkFJ" + "K1l2M3n4O5p6Q7r8S9t0",
+    "OpenAIDetector": "-".join(("sk", "proj" + (A + D)[:20]
+                                + base64.b64encode(b"OpenAI").decode() + (D + A)[:20])),
     "PrivateKeyDetector": "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA",
     "PypiTokenDetector": "pypi-" + "AgEIcHlwaS5vcmc" + "x" * 70,
     "SendGridDetector": "SG." + "a" * 22 + "." + "b" * 43,
