@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
-from websockets.frames import OP_CLOSE, OP_TEXT
+from websockets.frames import Opcode
 
 from rtkit.fake import FakeRealtimeAPI
 from tests.rtkit_process import finish, start
@@ -36,7 +36,7 @@ def _bomb() -> bytes:
         deflate.flush(zlib.Z_SYNC_FLUSH)
     data = data[:-4]  # permessage-deflate drops the sync flush's 4-byte tail
     # FIN, RSV1 (compressed), text; masked with a zero key (the payload as it is)
-    return bytes([0x80 | 0x40 | OP_TEXT, 0x80 | 127]) + len(data).to_bytes(8, "big") + \
+    return bytes([0x80 | 0x40 | Opcode.TEXT, 0x80 | 127]) + len(data).to_bytes(8, "big") + \
         bytes(4) + data
 
 
@@ -58,7 +58,7 @@ async def test_a_deflate_bomb_is_refused_without_inflating_it() -> None:
         try:
             while True:
                 opcode, payload = await asyncio.wait_for(client.read_frame(), 30)
-                if opcode == OP_CLOSE:
+                if opcode == Opcode.CLOSE:
                     codes.append(int.from_bytes(payload[:2], "big"))
                     break
         except asyncio.IncompleteReadError:

@@ -8,14 +8,14 @@ import time
 
 import pytest
 from websockets.frames import Close
-from websockets.protocol import OPEN, Protocol, Side
+from websockets.protocol import Protocol, Side, State
 
 from rtkit.server.frames import BINARY, CLOSE, TEXT, FrameReader, Message
 
 
 def wire(side: Side, build) -> bytes:  # type: ignore[no-untyped-def]
     """The bytes `side` sends when `build(protocol)` runs (client frames are masked)."""
-    proto = Protocol(side, state=OPEN, max_size=None)
+    proto = Protocol(side, state=State.OPEN, max_size=None)
     build(proto)
     return b"".join(proto.data_to_send())
 
@@ -122,7 +122,7 @@ def test_close_frame_is_read_by_websockets_own_protocol(mask: bool) -> None:
     the receiving side (a server reads masked frames, a client unmasked ones)."""
     from rtkit.server.frames import close_frame
 
-    receiver = Protocol(Side.SERVER if mask else Side.CLIENT, state=OPEN, max_size=None)
+    receiver = Protocol(Side.SERVER if mask else Side.CLIENT, state=State.OPEN, max_size=None)
     receiver.receive_data(close_frame(1001, "rtkit record stopped", mask=mask))
     [frame] = receiver.events_received()
     assert Close.parse(frame.data) == Close(1001, "rtkit record stopped")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from websockets.frames import OP_CLOSE, Close
+from websockets.frames import Close, Opcode
 
 from rtkit.cassette import Cassette
 from rtkit.server.proxy import RecordingProxy
@@ -21,14 +21,14 @@ async def _half_close(port: int) -> tuple[int, bytes] | None:
     client = await RawClient.upgrade(port, "/v1/realtime")
     try:
         await client.read_frame()  # session.created
-        client.send_frame(Close(1000, "bye").serialize(), OP_CLOSE)
+        client.send_frame(Close(1000, "bye").serialize(), Opcode.CLOSE)
         client.writer.write_eof()
         while True:
             try:
                 opcode, payload = await asyncio.wait_for(client.read_frame(), 10)
             except asyncio.IncompleteReadError:
                 return None
-            if opcode == OP_CLOSE:
+            if opcode == Opcode.CLOSE:
                 return opcode, payload
     finally:
         client.close()

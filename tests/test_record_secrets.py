@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import connect
-from websockets.frames import OP_BINARY, OP_CLOSE, OP_TEXT, Close
+from websockets.frames import Close, Opcode
 
 from rtkit.cassette import Cassette
 from rtkit.cassette.redact import unescape
@@ -101,17 +101,17 @@ async def _session(port: int, path: str, headers: dict[str, str], frames: list[A
         await client.read_frame()
         for frame in frames:
             if isinstance(frame, tuple):  # (raw bytes, as a text frame)
-                opcode, payload = OP_TEXT, frame[0]
+                opcode, payload = Opcode.TEXT, frame[0]
             elif isinstance(frame, bytes):
-                opcode, payload = OP_BINARY, frame
+                opcode, payload = Opcode.BINARY, frame
             else:
-                opcode, payload = OP_TEXT, json.dumps(frame).encode()
+                opcode, payload = Opcode.TEXT, json.dumps(frame).encode()
             client.send_frame(payload, opcode)
-            if (await asyncio.wait_for(client.read_frame(), 10))[0] == OP_CLOSE:
+            if (await asyncio.wait_for(client.read_frame(), 10))[0] == Opcode.CLOSE:
                 return  # the upstream closed
         if close is not None:
-            client.send_frame(close, OP_CLOSE)
-        while (await asyncio.wait_for(client.read_frame(), 10))[0] != OP_CLOSE:
+            client.send_frame(close, Opcode.CLOSE)
+        while (await asyncio.wait_for(client.read_frame(), 10))[0] != Opcode.CLOSE:
             pass
     except asyncio.IncompleteReadError:
         pass
