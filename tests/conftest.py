@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,22 +86,38 @@ def _pytester_without_cassetter(request: pytest.FixtureRequest) -> Iterator[None
         yield
 
 
+_SCAN_TIME = pytest.StashKey[str]()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _cassettes_scan_clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _cassettes_scan_clean(tmp_path_factory: pytest.TempPathFactory,
+                          pytestconfig: pytest.Config) -> Iterator[None]:
     """At the end of the run, every cassette and HTTP cassette the tests wrote under their
     temporary directories is scanned with detect-secrets (tests/secret_scan.py) and must come
     out clean (issue 21): a secret the recorder let through fails the run, whichever test
-    wrote it. Cheap: one pass over the files left at the end, skipped when detect-secrets
-    is not installed."""
+    wrote it. One pass over the files left at the end, on two processes, its time in the
+    run's summary; skipped when detect-secrets is not installed."""
     yield
     try:
         import detect_secrets  # noqa: F401
     except ImportError:
         return
-    from tests.secret_scan import scan_cassettes
+    from tests.secret_scan import NO_SCAN, scan_cassettes
 
-    found = scan_cassettes(tmp_path_factory.getbasetemp())
+    if os.environ.get(NO_SCAN):
+        return
+    started = time.perf_counter()
+    found = scan_cassettes(tmp_path_factory.getbasetemp(), workers=2)
+    pytestconfig.stash[_SCAN_TIME] = (f"rtkit tests: the cassettes this run wrote were scanned "
+                                      f"for secrets in {time.perf_counter() - started:.1f} s")
     if found:
         shown = "\n".join(f"  {path}:{lineno}: {kind}" for path, lineno, kind in found[:20])
         pytest.fail(f"{len(found)} secret(s) in cassettes the tests wrote:\n{shown}",
                     pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    """The secret scan's time (written here: the fixture's own output is captured)."""
+    if _SCAN_TIME in config.stash:
+        terminalreporter.write_line(config.stash[_SCAN_TIME])

@@ -15,6 +15,7 @@ import pytest
 
 from rtkit.cassette import Redactor
 from rtkit.cassette.tokens import RULES, find_tokens, has_gate
+from tests import secret_scan
 from tests.secret_scan import REGEX_PLUGINS, scan_cassettes, scan_text
 
 A = "abcdefghijklmnopqrstuvwxyz"
@@ -126,7 +127,8 @@ def test_a_text_without_any_gate_is_not_searched() -> None:
     assert all(rule.name for rule in RULES)
 
 
-def test_the_end_of_run_scan_finds_what_a_cassette_holds(tmp_path: Path) -> None:
+def test_the_end_of_run_scan_finds_what_a_cassette_holds(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan tests/conftest.py runs over everything the suite wrote reports a token in
     any cassette (a line repeated in a second cassette too), skips a planted one, and does
     not read base64 audio (a tone's payload looks like an Artifactory token to it)."""
@@ -143,6 +145,9 @@ def test_the_end_of_run_scan_finds_what_a_cassette_holds(tmp_path: Path) -> None
             path.write_text(f'{{"kind": "header"}}\n{line}\n')
         found = scan_cassettes(tmp_path)
         assert [(p.name, n) for p, n, _ in found] == [("a.jsonl", 2), ("b.http.yaml", 2)]
+        # the end of the run shares big sets out to two child interpreters: the same findings
+        monkeypatch.setattr(secret_scan, "PARALLEL_FROM", 0)
+        assert scan_cassettes(tmp_path, workers=2) == found
     finally:  # this run's own scan must not see them
         for path in paths:
             path.unlink()

@@ -23,6 +23,8 @@ import websockets
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tests.secret_scan import NO_SCAN
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("RTKIT_TEST_CACHE", Path.home() / ".cache" / "rtkit-tests"))
 SHELL_TESTS = ["tests/test_wsserver.py", "tests/test_replay_server_shell.py",
@@ -102,7 +104,8 @@ def test_the_socket_shells_pass_on_the_lowest_and_newest_release_of_every_major(
 
     def run(version: str) -> str | None:
         """The child run's output when it failed, else None."""
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(paths[version]), str(ROOT)])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(paths[version]), str(ROOT)]),
+               NO_SCAN: "1"}
         code = (f"import websockets; assert websockets.__version__ == {version!r}, "
                 "websockets.__version__")
         subprocess.run([sys.executable, "-c", code], env=env, check=True)
