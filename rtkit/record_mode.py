@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-class RecordMode(str, enum.Enum):
+class RecordMode(str, enum.Enum):  # noqa: UP042 (StrEnum changes str() in messages)
     """What to do with live traffic and with the cassette."""
 
     NONE = "none"

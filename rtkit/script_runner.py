@@ -207,7 +207,7 @@ class _Run:
         limit = timeout if timeout is not None else self.script.timeout
         try:
             return await asyncio.wait_for(future, limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(f"{self.path}: step {n} ({self.step}): no {what} within "
                                f"{limit:g} s") from None
         finally:

@@ -49,7 +49,7 @@ async def finish(proc: Process, sig: int | None = signal.SIGTERM, *, grace: floa
         try:
             _, err = await asyncio.wait_for(proc.communicate(), grace)
             return (proc.returncode if proc.returncode is not None else -1), err.decode()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     if sig is not None and proc.returncode is None:
         proc.send_signal(sig)

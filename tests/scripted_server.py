@@ -61,7 +61,7 @@ class ScriptConn:
         try:
             while True:
                 await self.recv(timeout=30)
-        except (ConnectionClosed, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionClosed):
             return
 
 

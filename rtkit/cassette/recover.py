@@ -21,7 +21,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +274,7 @@ def recover(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
     assert header is not None
     note = {
         "from": found.path.name,
-        "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "incomplete": True,
         "closed_episodes": report.open_episodes,
         "dropped_lines": [n for n, _ in report.dropped],

@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -89,7 +89,7 @@ class CassetteWriter:
         existing = Cassette.load(self.path) if append and self.path.exists() else None
         self.conn_base = max((e.conn for e in existing.episodes), default=-1) + 1 if existing else 0
         header = Header(
-            created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             rtkit=version,
             dialect=dialect if dialect in ("ga", "beta") else None,  # type: ignore[arg-type]
             model=model,

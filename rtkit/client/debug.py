@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["debug_line", "debug_log"]
 
@@ -15,7 +15,7 @@ debug_log = logging.getLogger("rtkit.debug")
 def debug_line(direction: str, text: str, limit: int = 400) -> None:
     """Show one event for `debug=True`: on stderr, or through the `rtkit.debug` logger
     (level DEBUG) when the app has configured logging."""
-    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")[11:23]
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")[11:23]
     shown = text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
     line = f"[rtkit {stamp}] {direction}: {shown}"
     if debug_log.hasHandlers():

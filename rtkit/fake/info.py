@@ -27,7 +27,7 @@ async def fake_script(url: str, timeout: float = 1.0) -> str | None:
         writer.write(f"GET {INFO_PATH} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                      "Connection: close\r\n\r\n".encode("ascii"))
         answer = await asyncio.wait_for(reader.read(1 << 16), timeout)
-    except (OSError, asyncio.TimeoutError, RuntimeError):  # RuntimeError: a network blocker
+    except (TimeoutError, OSError, RuntimeError):  # RuntimeError: a network blocker
         return None
     finally:
         if writer is not None:

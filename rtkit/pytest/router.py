@@ -121,7 +121,7 @@ class EpisodeRouter:
             relay = Relay(down, up, lambda direction, data: None, lambda direction, exc: None)
             relay.start()
             await relay.done
-        except (asyncio.TimeoutError, OSError):
+        except (TimeoutError, OSError):
             down.abort()
         finally:
             self._sides.discard(down)

@@ -264,7 +264,7 @@ class RecordingProxy:
         try:
             head = await asyncio.wait_for(down.read_until(b"\r\n\r\n", MAX_HEAD),
                                           self.open_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             head = None
         if head is None:  # no HTTP request: a port scan, a dropped or silent client
             down.abort()
@@ -309,7 +309,7 @@ class RecordingProxy:
         try:
             up, chosen[0] = await asyncio.wait_for(open_upstream(url, fwd, protos),
                                                    self.open_timeout)
-        except (Refused, OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+        except (TimeoutError, Refused, OSError, InvalidHandshake) as exc:
             if isinstance(exc, Refused):
                 status, body, message = exc.status, exc.body, str(exc)
             else:

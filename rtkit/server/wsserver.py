@@ -275,7 +275,7 @@ class WSConnection(asyncio.Protocol):
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
             finally:
                 self._waiter = None
@@ -329,7 +329,7 @@ class WSConnection(asyncio.Protocol):
         if writable is not None and not writable.done():
             try:
                 await asyncio.wait_for(asyncio.shield(writable), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise Stalled from None
             return not self.closed.done()
         self._writes += 1
@@ -409,7 +409,7 @@ class WSConnection(asyncio.Protocol):
             self._check_ended()
         try:
             await asyncio.wait_for(asyncio.shield(self.closed), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.abort()
 
     def abort(self) -> None:

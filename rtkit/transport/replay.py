@@ -47,7 +47,7 @@ class _QueueLink:
             return Close(None, "", "client")  # in-process, a close needs no handshake
         try:
             return await asyncio.wait_for(self.inbound.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
 
     async def send(self, data: str | bytes | memoryview, text: bool | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from typing import Any
 from urllib.parse import urlsplit
@@ -79,7 +78,7 @@ class WebSocketTransport:
             ) from None
         except InvalidURI as exc:
             raise TransportError(f"{url}: not a WebSocket URL ({exc})") from None
-        except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+        except (TimeoutError, OSError, InvalidHandshake) as exc:
             raise TransportError(f"{url}: could not connect: {exc or type(exc).__name__}") from exc
         self._closed = None
         self.request = request
