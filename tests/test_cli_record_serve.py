@@ -69,6 +69,7 @@ async def test_serve_refuses_missing_and_corrupt_cassettes(tmp_path: Path) -> No
     bad.write_text("\n".join([*lines[:5], "{broken", *lines[5:]]) + "\n")
     code, out, err = await run("serve", str(bad))
     assert code == 2 and f"{bad}:6:2: not valid JSON" in err and "Traceback" not in err
+    assert err.count("not valid JSON") == 1, err
     code, out, err = await run("serve", "--help")
     assert code == 0 and "rtkit serve cassettes/ga/text_turn.jsonl --listen 127.0.0.1:0" in out
 

@@ -182,6 +182,7 @@ async def test_a_corrupt_line_found_while_serving_exits_2(tmp_path: Path) -> Non
     assert code == 2, err
     assert re.search(f"rtkit: error: {re.escape(str(path))}:{len(lines) - 3}:[0-9]+: not valid "
                      "JSON", err), err
+    assert err.count("not valid JSON") == 1, err  # said once, as the command's error
     assert "Traceback" not in err
 
 

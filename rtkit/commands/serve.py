@@ -116,13 +116,21 @@ def command(cassette: Path, listen: str, pace: str, order: str, audio_match: str
     missing or corrupt cassette.
     """
     host, port = parse_listen(listen)
+    def log(line: str) -> None:
+        # a bad line the background index finds is this command's error (`rtkit: error:
+        # FILE:LINE:COL`, exit 2), said once, at the end, not also as a console line
+        error = served[0].cassette_error if served else None
+        if error is None or line != f"error: {error}":
+            _log(line)
+
+    served: list[Any] = []  # the ReplayServer, once made
     options: dict[str, Any] = {
         "pace": pace, "order": order, "repeat": repeat,
         "audio_tolerance_ms": audio_tolerance_ms,
         "unplayed": unplayed, "audio_match": audio_match, "timeout": timeout,
         "ignore_paths": ignore_paths, "match_on": match_on or ("type", "content"),
         "matchers": [_matcher(spec) for spec in matchers], "max_message": max_message,
-        "record_mode": record_mode, "lazy": True, "log": None if quiet else _log,
+        "record_mode": record_mode, "lazy": True, "log": None if quiet else log,
     }
     try:
         from rtkit.replay.filters import apply_playback_filters
@@ -132,6 +140,7 @@ def command(cassette: Path, listen: str, pace: str, order: str, audio_match: str
         # what the client sends is compared as it was recorded: redacted (nor is a secret it
         # sent ever shown in a report)
         apply_playback_filters(server, _REDACTOR)
+        served.append(server)
     except CassetteError as exc:
         fail(str(exc))
         return
