@@ -124,6 +124,7 @@ class ReplayEngine:
     conn: int = 0
     record_mode: str = "none"
     history: Callable[[], Iterable[Line]] | None = None
+    locate: Callable[[int], str | None] | None = None
 
     def __post_init__(self) -> None:
         self._it: Iterator[Line] = iter(self.lines)
@@ -378,10 +379,14 @@ class ReplayEngine:
 
     def _mismatch(self, expected: Event | Frame | None, actual: dict[str, Any] | None,
                   data: str | bytes, diffs: list[Difference]) -> Iterator[Output]:
+        # in the recorded order the expected event is the next client event: the episode's
+        # client event #position+1, its line #_consumed (as the causal engine's reports say)
+        located = self.locate(self._consumed) if expected is not None and self.locate else None
+        where = f"the episode's client event #{self.position + 1}, {located}" if located else ""
         self.failure = mismatch_error(
             cassette_path=self.cassette_path, conn=self.conn, position=self.position,
             expected=expected, actual=actual, data=data, diffs=diffs,
-            record_mode=self.record_mode,
+            record_mode=self.record_mode, where=where,
         )
         client_id = actual.get("event_id") if actual else None
         return iter([SendError(api_error("replay_mismatch", str(self.failure),

@@ -277,10 +277,6 @@ class CassettePlayer:
         runs of server events come as one `ServerRun`)."""
         conn, cassette = episode.conn, self.cassette
         lines = cassette.iter_episode(conn, lazy_server=True, runs=self.pace.speed is None)
-        if self.order == "strict":
-            return ReplayEngine(lines, policy=self.policy, cassette_path=self.path, conn=conn,
-                                record_mode=self.record_mode,
-                                history=lambda: cassette.iter_episode(conn, lazy_server=True))
 
         def locate(index: int) -> str | None:
             try:
@@ -289,6 +285,10 @@ class CassettePlayer:
                 return None
             return f"{self.path}:{number}" if number is not None else None
 
+        if self.order == "strict":
+            return ReplayEngine(lines, policy=self.policy, cassette_path=self.path, conn=conn,
+                                record_mode=self.record_mode, locate=locate,
+                                history=lambda: cassette.iter_episode(conn, lazy_server=True))
         return CausalEngine(lines, policy=self.policy, cassette_path=self.path, conn=conn,
                             record_mode=self.record_mode, locate=locate)
 
