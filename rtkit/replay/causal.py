@@ -33,6 +33,7 @@ from rtkit.errors import CannotOverwriteExistingCassetteException, CassetteError
 from rtkit.replay.audio_stream import AudioGate, AudioStream, b64_size
 from rtkit.replay.causes import STRICT, CausalTable, ClientNeeds, ServerGate
 from rtkit.replay.engine import (
+    EngineSurface,
     Line,
     Output,
     SendClose,
@@ -111,7 +112,7 @@ def _parse(data: bytes | memoryview) -> dict[str, Any] | None:
 
 
 @dataclass
-class CausalEngine:
+class CausalEngine(EngineSurface):
     """Replays one episode in causal order (see the module docstring). `lines` is the
     episode's lines after its connect line, in order (an iterator is read lazily, as far as
     the replay needs, so long episodes are streamed).
@@ -164,16 +165,6 @@ class CausalEngine:
     def played_server(self) -> int:
         """Recorded server events released so far."""
         return self.released
-
-    @property
-    def bindings(self) -> dict[str, str]:
-        """Recorded ids bound to the client's."""
-        return self.rebinder.bindings
-
-    @property
-    def event_ids(self) -> dict[str, str]:
-        """Recorded client event_ids bound to the client's."""
-        return self.rebinder.event_ids
 
     @property
     def expected(self) -> Event | Frame | None:
@@ -339,10 +330,6 @@ class CausalEngine:
 
     # -- driving ---------------------------------------------------------------------------
 
-    def start(self, now: float = 0.0) -> list[Output]:
-        """Outputs the recording sends on connect (e.g. `session.created`)."""
-        return list(self.start_iter(now))
-
     def start_iter(self, now: float = 0.0) -> Iterator[Output]:
         """`start()` as a lazy iterator: a long response is streamed, never held whole."""
         self._start_at = now
@@ -412,12 +399,6 @@ class CausalEngine:
             return SendFrame(line.binary if line.binary is not None else line.text or "",
                              line.t, None, anchor)
         return SendFrame(self.rebinder.event(line), line.t, None, anchor)
-
-    def receive(self, data: str | bytes, now: float = 0.0,
-                event: dict[str, Any] | None = None) -> list[Output]:
-        """A client frame arrived: match it, and release what it gates (see
-        `receive_iter`)."""
-        return list(self.receive_iter(data, now, event))
 
     def receive_iter(self, data: str | bytes, now: float = 0.0,
                      event: dict[str, Any] | None = None) -> Iterator[Output]:

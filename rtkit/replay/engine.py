@@ -105,8 +105,44 @@ def api_error(code: str, message: str, *, param: str | None = None,
     }
 
 
+class EngineSurface:
+    """What both engines (`ReplayEngine`, `rtkit.replay.causal.CausalEngine`) offer alike:
+    the ids bound so far, and `start()` / `receive()` as lists of their lazy iterators."""
+
+    rebinder: Rebinder
+
+    def start_iter(self, now: float = 0.0) -> Iterator[Output]:
+        raise NotImplementedError
+
+    def receive_iter(self, data: str | bytes, now: float = 0.0,
+                     event: dict[str, Any] | None = None) -> Iterator[Output]:
+        raise NotImplementedError
+
+    @property
+    def bindings(self) -> dict[str, str]:
+        """Recorded ids bound to the client's."""
+        return self.rebinder.bindings
+
+    @property
+    def event_ids(self) -> dict[str, str]:
+        """Recorded client event_ids bound to the client's."""
+        return self.rebinder.event_ids
+
+    def start(self, now: float = 0.0) -> list[Output]:
+        """Outputs the recording sends on connect (e.g. `session.created`): `start_iter`."""
+        return list(self.start_iter(now))
+
+    def receive(self, data: str | bytes, now: float = 0.0,
+                event: dict[str, Any] | None = None) -> list[Output]:
+        """A client frame arrived: match it, and release what it gates (`receive_iter`).
+
+        A mismatch sets `failure` and returns an `error` event for the client; once failed,
+        every later frame gets an error too and nothing more is released."""
+        return list(self.receive_iter(data, now, event))
+
+
 @dataclass
-class ReplayEngine:
+class ReplayEngine(EngineSurface):
     """Replays one episode. `lines` is the episode's lines after its connect line, in order
     (an iterator is consumed lazily, so long episodes are streamed).
 
@@ -165,16 +201,6 @@ class ReplayEngine:
             self._consumed += len(line) if type(line) is ServerRun else 1
         return line
 
-    @property
-    def bindings(self) -> dict[str, str]:
-        """Recorded ids bound to the client's."""
-        return self.rebinder.bindings
-
-    @property
-    def event_ids(self) -> dict[str, str]:
-        """Recorded client event_ids bound to the client's."""
-        return self.rebinder.event_ids
-
     def _is_early(self, line: Line) -> bool:
         return any(line is early for early in self._early)
 
@@ -201,10 +227,6 @@ class ReplayEngine:
         return "the end of the episode"
 
     # -- driving ---------------------------------------------------------------------------
-
-    def start(self, now: float = 0.0) -> list[Output]:
-        """Outputs recorded before the first client event (e.g. `session.created`)."""
-        return list(self.start_iter(now))
 
     def start_iter(self, now: float = 0.0) -> Iterator[Output]:
         """`start()` as a lazy iterator: a long response is streamed, never held whole
@@ -244,15 +266,6 @@ class ReplayEngine:
                 yield SendFrame(self.rebinder.event(line), line.t)
 
     # -- client frames ---------------------------------------------------------------------
-
-    def receive(self, data: str | bytes, now: float = 0.0,
-                event: dict[str, Any] | None = None) -> list[Output]:
-        """A client frame arrived: match it, and release what it gates.
-
-        A mismatch sets `failure` and returns an `error` event for the client; once failed,
-        every later frame gets an error too and nothing more is released.
-        """
-        return list(self.receive_iter(data, now, event))
 
     def receive_iter(self, data: str | bytes, now: float = 0.0,
                      event: dict[str, Any] | None = None) -> Iterator[Output]:
