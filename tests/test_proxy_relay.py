@@ -252,6 +252,79 @@ async def test_the_upstream_is_reached_through_an_http_proxy_from_the_environmen
     assert "alice" not in path.read_text()
 
 
+class NamingProxy(ConnectProxy):
+    """A CONNECT proxy that resolves every host to the test's upstream on 127.0.0.1, as a
+    corporate proxy resolves a public name: so an `*.openai.azure.com` URL reaches it."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.port = port
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line = head.decode().split("\r\n")[0]
+        self.requests.append(line)
+        rewritten = head.replace(line.split()[1].encode(), f"127.0.0.1:{self.port}".encode(), 1)
+        relay = asyncio.StreamReader()
+        relay.feed_data(rewritten)
+        # the rest of the client's bytes follow the rewritten request line
+        async def rest() -> None:
+            while data := await reader.read(65536):
+                relay.feed_data(data)
+            relay.feed_eof()
+
+        pump = asyncio.ensure_future(rest())
+        try:
+            await super().handle(relay, writer)
+        finally:
+            pump.cancel()
+
+
+async def test_an_azure_host_gets_the_key_as_an_api_key_header_end_to_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording from Azure with header auth (issue 21): with no `upstream_auth`, an
+    `*.openai.azure.com` upstream gets the key in an `api-key` header (Azure key auth refuses
+    a Bearer one), the client's own `api-key` placeholder is not forwarded, and neither key
+    is in the cassette. The name reaches the test's upstream through an HTTP proxy."""
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    async def azure(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        seen.append((ws.request.path, dict(ws.request.headers.raw_items())))
+        await ws.send('{"type":"session.created","event_id":"e0","session":{}}')
+        async for _ in ws:
+            pass
+
+    async with serve(azure, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        tunnel = NamingProxy(port)
+        async with await asyncio.start_server(tunnel.handle, "127.0.0.1", 0) as tunnel_server:
+            for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+                monkeypatch.delenv(name, raising=False)
+            monkeypatch.setenv("http_proxy",
+                               f"http://127.0.0.1:{tunnel_server.sockets[0].getsockname()[1]}")
+            path = tmp_path / "azure.jsonl"
+            upstream = ("ws://myres.openai.azure.com:8080/openai/realtime"
+                        "?api-version=2025-04-01-preview&deployment=gpt-realtime")
+            async with (
+                RecordingProxy(path, upstream_url=upstream, api_key=KEY) as proxy,
+                connect(proxy.url.replace("/v1/realtime", "/openai/realtime"),
+                        additional_headers={"api-key": "placeholder"},
+                        **loopback_kwargs(proxy.url)) as ws,  # type: ignore[arg-type]
+            ):
+                assert json.loads(await ws.recv())["type"] == "session.created"
+    # what rtkit asked the proxy for (then the same, resolved, as the proxy passes it on)
+    assert tunnel.requests == ["CONNECT myres.openai.azure.com:8080 HTTP/1.1",
+                               f"CONNECT 127.0.0.1:{port} HTTP/1.1"]
+    (where, headers), = seen
+    assert where.startswith("/openai/realtime?"), where
+    lowered = {name.lower(): value for name, value in headers.items()}
+    assert lowered.get("api-key") == KEY
+    assert "authorization" not in lowered
+    text = path.read_text()
+    assert KEY not in text and "placeholder" not in text
+
+
 async def test_the_status_counts_events_and_output_audio_while_streaming(tmp_path: Path) -> None:
     seen: list[tuple[int, int, float]] = []
     up = Upstream()
