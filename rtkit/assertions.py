@@ -338,12 +338,18 @@ def _output(item: Any) -> Any:
 
 @dataclass
 class Conversation:
-    """What assertions look at: the events (both directions) and the conversation items."""
+    """What assertions look at: the events (both directions) and the conversation items.
+
+    `formats`: the audio format (`rtkit.audio.AudioFormat`) of items' audio by item id, as
+    the session set it (G.711 at 8 kHz, one byte a sample); other items' audio is PCM16 at
+    `sample_rate`.
+    """
 
     events: list[RecordedEvent] = field(default_factory=list)
     items: list[Any] = field(default_factory=list)
     sample_rate: int = DEFAULT_SAMPLE_RATE
     label: str = ""
+    formats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def expect(self) -> Expect:
@@ -363,11 +369,15 @@ class Conversation:
     # ----------------------------------------------------------------------- audio
 
     def audio_ms(self, item: Any) -> float:
-        """Duration of an item's audio in ms (the client's decoded audio, else the deltas)."""
+        """Duration of an item's audio in ms (the client's decoded audio, else the deltas), at
+        the rate of the item's format."""
+        item_id = _get(item, "id")
+        fmt = self.formats.get(item_id) if isinstance(item_id, str) else None
+        rate, width = (self.sample_rate, 2) if fmt is None or fmt.sample_width == 2 \
+            else (fmt.rate, fmt.sample_width)
         audio = _formatted(item).get("audio")
         if audio is not None and len(audio):
-            return len(audio) * 1000.0 / self.sample_rate
-        item_id = _get(item, "id")
+            return len(audio) * 1000.0 / rate
         total = 0
         for ev in self.server_events:
             e = ev.event
@@ -383,7 +393,7 @@ class Conversation:
                     for part in sent.get("content") or []:
                         if part.get("audio"):
                             total += len(base64.b64decode(part["audio"]))
-        return (total // 2) * 1000.0 / self.sample_rate
+        return (total // width) * 1000.0 / rate
 
     # ----------------------------------------------------------------------- rendering
 
@@ -897,7 +907,10 @@ def rt_conversation(source: Any, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> C
     - a list of events (dicts, `{"source": ..., "event": ...}` records or cassette event lines),
     - a `Conversation` (returned as is).
 
-    Except for a client, the items are rebuilt from the server events.
+    Except for a client, the items are rebuilt from the server events, their audio in the
+    session's formats (the server's `session.created` / `session.updated`, the client's
+    `session.update`): audio durations are at each format's own rate (8 kHz for G.711).
+    `sample_rate` is PCM16's.
     """
     if isinstance(source, Conversation):
         return source
@@ -906,12 +919,14 @@ def rt_conversation(source: Any, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> C
         items = list(source.conversation.get_items())
         if isinstance(events, EventLog):
             events = events.events()
-        return Conversation(events if events is not None else [], items, sample_rate, "client")
+        return Conversation(events if events is not None else [], items, sample_rate, "client",
+                            _client_formats(source.conversation, items))
     label = "" if isinstance(source, (list, tuple)) else type(source).__name__
     log = _attached_log(source)
     if log is not None:
         events = log.events()
-        return Conversation(events, _items_from_events(events), sample_rate, label)
+        items, formats = _items_from_events(events)
+        return Conversation(events, items, sample_rate, label, formats)
     if isinstance(source, (str, os.PathLike)):
         from rtkit.cassette import Cassette
 
@@ -920,7 +935,8 @@ def rt_conversation(source: Any, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> C
     elif callable(getattr(source, "load", None)):  # `rt_cassette` outside a test's session
         source = source.load()
     events = _events_of(source)
-    return Conversation(events, _items_from_events(events), sample_rate, label)
+    items, formats = _items_from_events(events)
+    return Conversation(events, items, sample_rate, label, formats)
 
 
 def _attached_log(source: Any) -> EventLog | None:
@@ -967,15 +983,43 @@ def _events_of(source: Any) -> list[RecordedEvent]:
     return [_to_recorded(e) for e in events]
 
 
-def _items_from_events(events: Sequence[RecordedEvent]) -> list[Any]:
-    """Rebuild the conversation items from server events with rtkit's conversation model."""
+def _client_formats(conversation: Any, items: Sequence[Any]) -> dict[str, Any]:
+    """The format of each item's audio in a client's conversation (its session's)."""
+    formats = {}
+    for item in items:
+        fmt = _get(conversation, "output_format" if _get(item, "role") == "assistant"
+                   else "input_format")
+        item_id = _get(item, "id")
+        if fmt is not None and isinstance(item_id, str):
+            formats[item_id] = fmt
+    return formats
+
+
+def _items_from_events(events: Sequence[RecordedEvent]) -> tuple[list[Any], dict[str, Any]]:
+    """Rebuild the conversation items from server events with rtkit's conversation model,
+    audio in the session's formats (followed per connection, both directions); and the format
+    of each item's audio."""
+    from rtkit.audio import SessionFormats
     from rtkit.client.conversation import RealtimeConversation
 
     conversation = RealtimeConversation()
+    sessions: dict[Any, SessionFormats] = {}
+    formats: dict[str, Any] = {}
     for ev in events:
+        session = sessions.get(ev.conn)
+        if session is None:
+            session = sessions[ev.conn] = SessionFormats()
         if ev.source == "server":
+            session.server_event(ev.event)
+            conversation.input_format = session.input
+            conversation.output_format = session.output
             try:
-                conversation.process_event(dict(ev.event))
+                item, _ = conversation.process_event(dict(ev.event))
             except Exception:  # a cassette may hold events the model rejects (e.g. errors)
                 continue
-    return list(conversation.get_items())
+            if item is not None and item["id"] not in formats:
+                formats[item["id"]] = (session.output if item.get("role") == "assistant"
+                                       else session.input)
+        else:
+            session.client_event(ev.event)
+    return list(conversation.get_items()), formats

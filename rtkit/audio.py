@@ -34,6 +34,7 @@ __all__ = [
     "SAMPLE_RATE",
     "AudioBuffer",
     "AudioFormat",
+    "SessionFormats",
     "alaw_to_int16",
     "audio_format",
     "base64_sample_count",
@@ -396,6 +397,13 @@ class AudioFormat:
         """Samples as base64 wire audio."""
         return _b64encode(self.encode(samples))
 
+    def base64_sample_count(self, b64: str) -> int:
+        """How many samples base64 wire audio holds, from its length alone (never decoded:
+        :func:`base64_sample_count` for PCM16, one byte a sample for G.711)."""
+        n = len(b64)
+        pad = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
+        return (n * 3 // 4 - pad) // self.sample_width
+
     def samples_to_ms(self, n: int) -> int:
         """Whole milliseconds in ``n`` samples, rounded down (``audio_end_ms``)."""
         return int(n * 1000 // self.rate)
@@ -437,3 +445,72 @@ def audio_format(value: str | Mapping[str, Any] | AudioFormat | None) -> AudioFo
                      f"{', '.join(_FORMATS)} or a GA format object "
                      "({'type': 'audio/pcm', 'rate': 24000}, {'type': 'audio/pcmu'}, "
                      "{'type': 'audio/pcma'})")
+
+
+_CLIENT_SESSION_EVENTS = frozenset({"session.update", "transcription_session.update"})
+_SERVER_SESSION_EVENTS = frozenset({"session.created", "session.updated",
+                                    "transcription_session.created",
+                                    "transcription_session.updated"})
+
+
+class SessionFormats:
+    """The input and output audio formats of a session, followed through its events in order
+    (sans-I/O), for reading a recording as rtkit's client saw it.
+
+    A client ``session.update`` sets the formats it names at once (the client encodes and
+    decodes audio by its own config); the server's ``session.created`` / ``session.updated``
+    (GA ``audio.<direction>.format`` or beta ``<direction>_audio_format``) counts once the
+    server has answered every ``session.update`` sent before it (an ``error`` naming the
+    update's ``event_id`` answers it too). A session that names no format keeps the current
+    one; a format rtkit does not know counts as PCM16, as the client does.
+    """
+
+    __slots__ = ("_pending", "input", "output")
+
+    def __init__(self, input: AudioFormat = PCM16, output: AudioFormat = PCM16) -> None:
+        self.input: AudioFormat = input
+        """The format of the audio the client sends."""
+        self.output: AudioFormat = output
+        """The format of the audio the server sends."""
+        self._pending: list[Any] = []  # event ids of session updates not answered yet
+
+    def client_event(self, event: Mapping[str, Any]) -> bool:
+        """Follow one client event; returns whether a format changed."""
+        if event.get("type") not in _CLIENT_SESSION_EVENTS:
+            return False
+        self._pending.append(event.get("event_id"))
+        return self._apply(event.get("session"))
+
+    def server_event(self, event: Mapping[str, Any]) -> bool:
+        """Follow one server event; returns whether a format changed."""
+        kind = event.get("type")
+        if kind == "error":
+            error = event.get("error")
+            answered = error.get("event_id") if isinstance(error, Mapping) else None
+            if answered is not None and answered in self._pending:
+                self._pending.remove(answered)
+            return False
+        if kind not in _SERVER_SESSION_EVENTS:
+            return False
+        if self._pending and not kind.endswith(".created"):
+            self._pending.pop(0)
+        return False if self._pending else self._apply(event.get("session"))
+
+    def _apply(self, session: Any) -> bool:
+        if not isinstance(session, Mapping):
+            return False
+        from rtkit.protocol.session import audio_format_of  # rtkit.protocol imports this module
+
+        found = []
+        for direction in ("input", "output"):
+            value = audio_format_of(session, direction)
+            if value is None:
+                found.append(getattr(self, direction))
+                continue
+            try:
+                found.append(audio_format(value))
+            except (ValueError, TypeError):  # a format rtkit does not know
+                found.append(PCM16)
+        changed = (self.input, self.output) != tuple(found)
+        self.input, self.output = found
+        return changed

@@ -2,8 +2,9 @@
 
 `read_summaries(path, audio=spool)` hands it the audio of a cassette as it reads it (output
 audio delta by delta, an input item's audio whole, truncations); the samples go to raw PCM16
-files in a directory, so memory does not grow with the audio. `rtkit audio` and `rtkit view`
-turn the spooled files into WAV files (`copy_wav`) or read them back in blocks.
+files in a directory, so memory does not grow with the audio, and each file's sample rate is
+kept (`rate`: 8 kHz for G.711 audio, decoded). `rtkit audio` and `rtkit view` turn the
+spooled files into WAV files (`copy_wav`) or read them back in blocks.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ class AudioSpool:
 
     `key` is an item id for what `read_summaries` gives; other keys (any string) may be used
     with `append` and `replace`. `limits` holds truncations (in samples), `samples(conn, key)`
-    how many samples were written.
+    how many samples were written, `rate(conn, key)` at what rate.
     """
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.limits: dict[tuple[int, str], int] = {}
+        self.rates: dict[tuple[int, str], int] = {}
         self._open: OrderedDict[tuple[int, str], BinaryIO] = OrderedDict()
         self._names: dict[tuple[int, str], Path] = {}
         self._sizes: dict[tuple[int, str], int] = {}
@@ -42,6 +44,10 @@ class AudioSpool:
     def path(self, conn: int, key: str) -> Path | None:
         """The spool file of `(conn, key)` (None when nothing was written for it)."""
         return self._names.get((conn, key))
+
+    def rate(self, conn: int, key: str) -> int:
+        """The sample rate of `(conn, key)`'s samples (24000 unless written at another)."""
+        return self.rates.get((conn, key), SAMPLE_RATE)
 
     def samples(self, conn: int, key: str) -> int:
         """How many samples were written for `(conn, key)` (before any truncation)."""
@@ -69,30 +75,34 @@ class AudioSpool:
         self._open[key] = f
         return f
 
-    def append(self, conn: int, key: str, samples: np.ndarray) -> None:
-        """Append samples to `(conn, key)`."""
+    def append(self, conn: int, key: str, samples: np.ndarray, rate: int = SAMPLE_RATE
+               ) -> None:
+        """Append samples (at `rate` Hz) to `(conn, key)`."""
         self._file((conn, key), "ab").write(samples.astype("<i2", copy=False).tobytes())
         self._sizes[conn, key] = self._sizes.get((conn, key), 0) + len(samples)
+        self.rates[conn, key] = rate
 
-    def replace(self, conn: int, key: str, samples: np.ndarray) -> None:
-        """Make `samples` the whole audio of `(conn, key)`."""
+    def replace(self, conn: int, key: str, samples: np.ndarray, rate: int = SAMPLE_RATE
+                ) -> None:
+        """Make `samples` (at `rate` Hz) the whole audio of `(conn, key)`."""
         self._file((conn, key), "wb").write(samples.astype("<i2", copy=False).tobytes())
         self._sizes[conn, key] = len(samples)
+        self.rates[conn, key] = rate
 
     # -- AudioSink ----------------------------------------------------------------------------
 
-    def output(self, conn: int, item_id: str, samples: np.ndarray) -> None:
+    def output(self, conn: int, item_id: str, samples: np.ndarray, rate: int) -> None:
         """More output audio of an item (appended)."""
-        self.append(conn, item_id, samples)
+        self.append(conn, item_id, samples, rate)
 
     def truncate(self, conn: int, item_id: str, n_samples: int) -> None:
         """An item's output audio ends after `n_samples`."""
         key = (conn, item_id)
         self.limits[key] = min(self.limits.get(key, n_samples), n_samples)
 
-    def input(self, conn: int, item_id: str, samples: np.ndarray) -> None:
+    def input(self, conn: int, item_id: str, samples: np.ndarray, rate: int) -> None:
         """The whole input audio of an item."""
-        self.replace(conn, item_id, samples)
+        self.replace(conn, item_id, samples, rate)
 
     def discard(self, conn: int) -> None:
         """Delete the spooled audio of episode `conn` (it was written out)."""
@@ -103,6 +113,7 @@ class AudioSpool:
             self._names.pop(key).unlink(missing_ok=True)
             self._sizes.pop(key, None)
             self.limits.pop(key, None)
+            self.rates.pop(key, None)
 
     def flush(self) -> None:
         """Write what is buffered, so the files can be read (they stay usable)."""

@@ -6,7 +6,9 @@ not grow with the file, and audio is never decoded for a summary (a duration is 
 its base64). Items are rebuilt by the client's own `RealtimeConversation` (both dialects), fed
 with the server events and the client's input audio, so a summary shows what an app using
 rtkit's client would have seen; output audio is counted here instead of kept in the
-conversation. An `AudioSink` receives the samples as they are met (what `rtkit audio` writes).
+conversation. Audio is read in the session's formats (`rtkit.audio.SessionFormats`: PCM16 at
+24 kHz, or G.711 at 8 kHz, input and output apart), durations at each format's own rate. An
+`AudioSink` receives the samples as they are met (what `rtkit audio` writes).
 
 Sans-I/O below `read_summaries`: `EpisodeBuilder` takes an episode's events as plain data.
 """
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rtkit.audio import SAMPLE_RATE, base64_sample_count, base64_to_int16, ms_to_samples
+from rtkit.audio import SAMPLE_RATE, AudioFormat, SessionFormats, ms_to_samples
 from rtkit.cassette.model import CloseLine, Connect, Event, Frame, Header
 from rtkit.cassette.position import NO_HEADER, line_error, utf8_error
 from rtkit.cassette.reader import Cassette, Episode, parse_line
@@ -55,6 +57,9 @@ _SHOWN_SERVER = {
     "response.created", "response.done",
 }
 _OUTPUT_AUDIO = frozenset({"response.output_audio.delta", "response.audio.delta"})
+_SESSION_EVENTS = frozenset({  # events that may set (or answer a change of) audio formats
+    "session.update", "transcription_session.update", "session.created", "session.updated",
+    "transcription_session.created", "transcription_session.updated", "error"})
 _EMPTY = np.zeros(0, dtype=np.int16)
 _EMPTY.flags.writeable = False
 _READ_BUFFER = 256 * 1024
@@ -144,15 +149,16 @@ class EpisodeSummary:
 
 
 class AudioSink(Protocol):
-    """Receives an episode's audio as `read_summaries` meets it (ids are item ids)."""
+    """Receives an episode's audio as `read_summaries` meets it (ids are item ids): int16
+    samples at `rate` Hz (the session format's: 24000 for PCM16, 8000 for G.711)."""
 
-    def output(self, conn: int, item_id: str, samples: np.ndarray) -> None:
+    def output(self, conn: int, item_id: str, samples: np.ndarray, rate: int) -> None:
         """More output audio of an item (appended)."""
 
     def truncate(self, conn: int, item_id: str, n_samples: int) -> None:
         """An item's output audio ends after `n_samples` (it was interrupted)."""
 
-    def input(self, conn: int, item_id: str, samples: np.ndarray) -> None:
+    def input(self, conn: int, item_id: str, samples: np.ndarray, rate: int) -> None:
         """The whole input audio of a (user) item (replaces any earlier)."""
 
 
@@ -173,8 +179,8 @@ class EpisodeLines(Protocol):
         """The episode's summary (after its last line)."""
 
 
-def _ms(samples: int) -> float:
-    return round(samples * 1000 / SAMPLE_RATE, 1)
+def _ms(samples: int, rate: int = SAMPLE_RATE) -> float:
+    return round(samples * 1000 / rate, 1)
 
 
 def _parse(value: Any) -> Any:
@@ -238,12 +244,17 @@ class EpisodeBuilder:
                                 duration_ms=0.0, n_client=0, n_server=0, close=None)
         self.audio = audio
         self.conv = RealtimeConversation()
+        self.formats = SessionFormats()
+        """The session's audio formats, as its events set them so far."""
+        self._out_width = self.formats.output.sample_width  # bytes a sample of output audio
         self.counts: Counter[tuple[str, str]] = Counter()
         self.first_seen: dict[str, float] = {}
         self.out_samples: dict[str, int] = {}  # output audio per item
         self.in_samples: dict[str, int] = {}  # input audio per item
+        self.rates: dict[str, int] = {}  # the sample rate of each item's audio
         self.appended = 0  # input samples since the last timeline line about them
         self.append_t = 0.0
+        self.append_rate = SAMPLE_RATE
 
     # -- lines ------------------------------------------------------------------------------
 
@@ -267,7 +278,7 @@ class EpisodeBuilder:
                     and self.conv.get_item(item_id) is not None:
                 if delta.__class__ is str:
                     if self.audio is None and not len(delta) % 4:
-                        n = (len(delta) // 4 * 3 - delta[-2:].count("=")) // 2
+                        n = (len(delta) // 4 * 3 - delta[-2:].count("=")) // self._out_width
                     else:
                         n = self._output_audio(item_id, delta)
                     self.out_samples[item_id] = self.out_samples.get(item_id, 0) + n
@@ -292,26 +303,43 @@ class EpisodeBuilder:
 
     def flush_audio(self) -> None:
         if self.appended:
+            ms = _ms(self.appended, self.append_rate)
             self.s.timeline.append(Moment(self.append_t, "client",
-                                          f"input audio {_ms(self.appended) / 1000:.2f} s"))
+                                          f"input audio {ms / 1000:.2f} s"))
             self.appended = 0
+
+    def _session_formats(self, direction: str, event: dict[str, Any]) -> None:
+        """Follow the session's audio formats (a session event's): the conversation reads
+        audio in them too."""
+        fmt = self.formats
+        if not (fmt.client_event(event) if direction == "client" else fmt.server_event(event)):
+            return
+        if fmt.input.rate != self.append_rate:
+            self.flush_audio()  # a line of input audio is at one rate
+        self.conv.input_format = fmt.input
+        self.conv.output_format = fmt.output
+        self._out_width = fmt.output.sample_width
 
     def client(self, t: float, kind: str, event: dict[str, Any]) -> None:
         if kind == "input_audio_buffer.append":
             b64 = event.get("audio")
             b64 = b64 if isinstance(b64, str) else ""
+            fmt = self.formats.input
             if self.audio is not None:
-                samples = base64_to_int16(b64)
+                samples = fmt.decode_base64(b64)
             else:  # only lengths matter: silence of the right length, never decoded
-                n = base64_sample_count(b64)
+                n = fmt.base64_sample_count(b64)
                 samples = _SILENCE[:n] if n <= len(_SILENCE) else np.zeros(n, dtype=np.int16)
             self.conv.append_input_audio(samples)
-            self.s.input_audio_ms += _ms(len(samples))
+            self.s.input_audio_ms += _ms(len(samples), fmt.rate)
             if not self.appended:
                 self.append_t = t
+                self.append_rate = fmt.rate
             self.appended += len(samples)
             return
         self.flush_audio()
+        if kind in _SESSION_EVENTS:
+            self._session_formats("client", event)
         if kind == "input_audio_buffer.commit" and not self.conv.server_vad:
             self.conv.commit_input_audio()
         # conversation.item.create shows as the item the server creates from it
@@ -338,6 +366,8 @@ class EpisodeBuilder:
                 self.out_samples[item_id] = self.out_samples.get(item_id, 0) + n
             event = {**event, "delta": ""}  # the conversation sees the event, not the audio
         canonical = canonical_server_type(kind)
+        if canonical in _SESSION_EVENTS:
+            self._session_formats("server", event)
         if canonical == "error":
             self.flush_audio()
             err = event.get("error") or {}
@@ -354,7 +384,8 @@ class EpisodeBuilder:
             return
         if canonical == "conversation.item.truncated" and item is not None \
                 and item["id"] in self.out_samples:
-            end = ms_to_samples(event.get("audio_end_ms") or 0, self.conv.sample_rate)
+            end = ms_to_samples(event.get("audio_end_ms") or 0,
+                                self.rates.get(item["id"], self.conv.sample_rate))
             self.out_samples[item["id"]] = min(self.out_samples[item["id"]], end)
             if self.audio is not None:
                 self.audio.truncate(self.s.conn, item["id"], end)
@@ -362,6 +393,7 @@ class EpisodeBuilder:
         if item is not None and item["id"] not in self.first_seen:
             self.flush_audio()
             self.first_seen[item["id"]] = t
+            self._rate(item)
             self.s.timeline.append(Moment(t, "item", "", item_id=item["id"]))
         if canonical in _SHOWN_SERVER:
             self.flush_audio()
@@ -369,11 +401,22 @@ class EpisodeBuilder:
 
     def _output_audio(self, item_id: str, delta: str) -> int:
         """How many samples an output audio delta holds (given to the sink, if any)."""
+        fmt = self.formats.output
         if self.audio is None:
-            return base64_sample_count(delta)
-        samples = base64_to_int16(delta)
-        self.audio.output(self.s.conn, item_id, samples)
+            return fmt.base64_sample_count(delta)
+        samples = fmt.decode_base64(delta)
+        self.audio.output(self.s.conn, item_id, samples, fmt.rate)
         return len(samples)
+
+    def _rate(self, item: dict[str, Any]) -> int:
+        """The sample rate of an item's audio: the session's output format's for the
+        assistant's, the input format's for others, as the session was when the item came."""
+        rate = self.rates.get(item["id"])
+        if rate is None:
+            fmt: AudioFormat = (self.formats.output if item.get("role") == "assistant"
+                                else self.formats.input)
+            rate = self.rates[item["id"]] = fmt.rate
+        return rate
 
     def _take_input_audio(self, item: dict[str, Any] | None, event: dict[str, Any]) -> None:
         """Move input audio the conversation just gave an item out of it (bounded memory)."""
@@ -388,7 +431,7 @@ class EpisodeBuilder:
             return
         self.in_samples[item["id"]] = len(samples)
         if self.audio is not None:
-            self.audio.input(self.s.conn, item["id"], samples)
+            self.audio.input(self.s.conn, item["id"], samples, self._rate(item))
         formatted["audio"] = _EMPTY
 
     def _describe(self, kind: str, event: dict[str, Any]) -> str:
@@ -428,7 +471,7 @@ class EpisodeBuilder:
                 status=item.get("status"), t_ms=self.first_seen.get(item["id"], 0.0),
                 text=formatted.get("text") or "",
                 transcript=(formatted.get("transcript") or "").strip(),
-                audio_ms=_ms(n),
+                audio_ms=_ms(n, self._rate(item)),
                 name=item.get("name") or tool.get("name"),
                 call_id=item.get("call_id") or tool.get("call_id"),
                 arguments=_parse(tool.get("arguments", item.get("arguments"))),

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from rtkit.audio import SAMPLE_RATE
 from rtkit.cassette.audio_spool import AudioSpool, copy_wav
 from rtkit.cassette.summary import read_summaries
 from rtkit.commands._common import echo, fail, read_cassette
@@ -22,9 +21,10 @@ __all__ = ["command"]
               type=click.Path(path_type=Path),
               help="Directory for the WAV files (created if missing).")
 def command(cassette: Path, out_dir: Path) -> None:
-    """Write the audio of every item as a WAV file a person can play (PCM16, 24 kHz, mono):
-    the user's input audio and the assistant's output audio, named by episode, position and
-    item: ep0-01-item_abc-input.wav, ep0-02-item_def-output.wav.
+    """Write the audio of every item as a WAV file a person can play (PCM16 mono, at the
+    session format's rate: 24 kHz, or 8 kHz for G.711, decoded): the user's input audio and
+    the assistant's output audio, named by episode, position and item:
+    ep0-01-item_abc-input.wav, ep0-02-item_def-output.wav.
 
     \b
     $ rtkit audio cassettes/ga/audio_turn.jsonl -o wav
@@ -55,12 +55,13 @@ def command(cassette: Path, out_dir: Path) -> None:
                     continue
                 side = "output" if item.role == "assistant" else "input"
                 path = out_dir / f"ep{s.conn}-{position:02d}-{item.id}-{side}.wav"
+                rate = spool.rate(s.conn, item.id)
                 try:
-                    n = copy_wav(path, source, spool.limits.get((s.conn, item.id)))
+                    n = copy_wav(path, source, spool.limits.get((s.conn, item.id)), rate)
                 except OSError as exc:
                     fail(f"{path}: {exc.strerror or exc}")
                 said = item.transcript or item.text
-                echo(f"{path}  {n / SAMPLE_RATE:.2f} s  {item.who}"
+                echo(f"{path}  {n / rate:.2f} s  {item.who}"
                            + (f' "{said}"' if said else ""))
                 written += 1
         if not written:

@@ -166,8 +166,9 @@ def audio_format_of(fields: Mapping[str, Any], direction: str) -> Any:
     flat = f"{direction}_audio_format"
     if flat in fields:
         return fields[flat]
-    audio = fields.get("audio") or {}
-    return (audio.get(direction) or {}).get("format") if isinstance(audio, Mapping) else None
+    audio = fields.get("audio")
+    config = audio.get(direction) if isinstance(audio, Mapping) else None
+    return config.get("format") if isinstance(config, Mapping) else None
 
 
 def is_transcription(fields: Mapping[str, Any]) -> bool:

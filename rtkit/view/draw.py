@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from rtkit.audio import SAMPLE_RATE
 from rtkit.cassette.audio_spool import AudioSpool
 from rtkit.view.episode import INPUT_STREAM, EpisodeView
 from rtkit.view.timeline import Mark, Stream, Timeline
@@ -192,7 +191,7 @@ class _Waves:
         path = self.spool.path(self.conn, key)
         if path is None or n <= 0:
             return
-        width = n * 1000 / SAMPLE_RATE * self.scale.px_per_ms
+        width = n * 1000 / self.spool.rate(self.conn, key) * self.scale.px_per_ms
         lows, highs = envelope(path, start, n, max(1, round(width)))
         self.waves.append((lows, highs, self.scale.x(at_ms), width,
                            f'<path class="wave {cls}"{attrs} d="'))
@@ -227,7 +226,7 @@ def audio_svg(view: EpisodeView, spool: AudioSpool, scale: Scale, svg_id: str) -
     out += _axis(scale, height, "audio time")
     conn = view.conn
     waves = _Waves(spool, conn, scale, (user[0] + user[1]) / 2, half)
-    per_ms = SAMPLE_RATE / 1000
+    per_ms = view.input_rate / 1000
     for seg in view.segments:
         start, n = round(seg.stream_ms * per_ms), round(seg.length_ms * per_ms)
         waves.add(INPUT_STREAM, start, min(n, view.input_samples - start), seg.axis_ms, "user",

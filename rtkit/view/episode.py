@@ -34,8 +34,8 @@ INPUT_STREAM = "<input audio stream>"
 _TEXT_DELTAS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
 
 
-def _ms(samples: int) -> float:
-    return samples * 1000 / SAMPLE_RATE
+def _ms(samples: int, rate: int = SAMPLE_RATE) -> float:
+    return samples * 1000 / rate
 
 
 @dataclass
@@ -50,16 +50,17 @@ class Clip:
     t: float  # recorded time of its first audio
     truncated_ms: float | None = None  # `audio_end_ms` of a truncation
     truncated_t: float | None = None
+    rate: int = SAMPLE_RATE  # samples a second (8000 for G.711 audio)
 
     @property
     def heard_ms(self) -> float:
         """How long it plays."""
-        return _ms(self.heard)
+        return _ms(self.heard, self.rate)
 
     @property
     def received_ms(self) -> float:
         """How long the audio received was (longer than `heard_ms` when it was cut)."""
-        return _ms(self.received)
+        return _ms(self.received, self.rate)
 
 
 @dataclass
@@ -128,6 +129,7 @@ class EpisodeView:
     responses: list[ResponseFigures]
     notes: list[Note]
     lag_ms: float  # how far the audio axis ran ahead of the recording at the end
+    input_rate: int = SAMPLE_RATE  # of the input stream's samples
 
     @property
     def conn(self) -> int:
@@ -147,7 +149,8 @@ class EpisodeView:
         if not self.input_samples:
             return None
         at = self.segments[0].axis_ms if self.segments else 0.0
-        return Clip(INPUT_STREAM, "user", at, self.input_samples, self.input_samples, 0.0)
+        return Clip(INPUT_STREAM, "user", at, self.input_samples, self.input_samples, 0.0,
+                    rate=self.input_rate)
 
     def clip(self, item_id: str) -> Clip | None:
         """The clip of an item, if it has audio."""
@@ -166,7 +169,7 @@ class EpisodeViewBuilder:
         self.conn = connect.conn
         self.spool = spool
         self.summary = EpisodeBuilder(connect, audio=self)
-        self.timeline = TimelineBuilder(previews, highlight)
+        self.timeline = TimelineBuilder(previews, highlight, self.summary.formats)
         self.clock = AudioClock()
         self.view: EpisodeView | None = None
         self.on_view = on_view
@@ -217,7 +220,8 @@ class EpisodeViewBuilder:
             ranges={item: (self.clock.stream_to_axis(a), self.clock.stream_to_axis(b))
                     for item, (a, b) in self._ranges.items()},
             responses=list(self._responses.values()),
-            notes=sorted(self._notes, key=lambda n: n.t), lag_ms=self.clock.lag)
+            notes=sorted(self._notes, key=lambda n: n.t), lag_ms=self.clock.lag,
+            input_rate=self.spool.rate(self.conn, INPUT_STREAM))
         if self.on_view is not None:
             self.on_view(self.view)
             self.view = None
@@ -225,20 +229,20 @@ class EpisodeViewBuilder:
 
     # -- AudioSink (the wrapped EpisodeBuilder's) ---------------------------------------------
 
-    def output(self, conn: int, item_id: str, samples: np.ndarray) -> None:
+    def output(self, conn: int, item_id: str, samples: np.ndarray, rate: int) -> None:
         """More output audio of an item."""
         if item_id not in self._first_audio:
             self._first_audio[item_id] = (self.t, self.clock.at(self.t))
-        self.spool.output(conn, item_id, samples)
+        self.spool.output(conn, item_id, samples, rate)
 
     def truncate(self, conn: int, item_id: str, n_samples: int) -> None:
         """An item's output audio was cut after `n_samples`."""
         self.spool.truncate(conn, item_id, n_samples)
 
-    def input(self, conn: int, item_id: str, samples: np.ndarray) -> None:
+    def input(self, conn: int, item_id: str, samples: np.ndarray, rate: int) -> None:
         """The whole input audio of a user item."""
         self._inputs.setdefault(item_id, self.t)
-        self.spool.input(conn, item_id, samples)
+        self.spool.input(conn, item_id, samples, rate)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -246,9 +250,11 @@ class EpisodeViewBuilder:
         if kind == "input_audio_buffer.append":
             audio = event.get("audio")
             if isinstance(audio, str):
-                samples = base64_to_int16(audio, copy=False)
-                self.clock.append_input(t, _ms(len(samples)))
-                self.spool.append(self.conn, INPUT_STREAM, samples)
+                fmt = self.summary.formats.input
+                samples = (base64_to_int16(audio, copy=False) if fmt.sample_width == 2
+                           else fmt.decode_base64(audio))
+                self.clock.append_input(t, _ms(len(samples), fmt.rate))
+                self.spool.append(self.conn, INPUT_STREAM, samples, fmt.rate)
         elif kind == "input_audio_buffer.commit":
             self._commits.append((self._commit_start, self.clock.stream_ms))
             self._commit_start = self.clock.stream_ms
@@ -345,16 +351,17 @@ class EpisodeViewBuilder:
             if not received:
                 continue
             heard = self.spool.heard(self.conn, item.id)
+            rate = self.spool.rate(self.conn, item.id)
             if item.id in self._first_audio:
                 t, at = self._first_audio[item.id]
                 at = max(at, playing_until)
-                playing_until = at + _ms(heard)
+                playing_until = at + _ms(heard, rate)
                 cut = self._truncated.get(item.id)
                 clips.append(Clip(item.id, "assistant", at, received, heard, t,
-                                  cut[0] if cut else None, cut[1] if cut else None))
+                                  cut[0] if cut else None, cut[1] if cut else None, rate))
             else:
                 t = self._inputs.get(item.id, item.t_ms)
                 span = self._ranges.get(item.id)
                 at = self.clock.stream_to_axis(span[0]) if span else self.clock.at(t)
-                clips.append(Clip(item.id, "user", at, received, heard, t))
+                clips.append(Clip(item.id, "user", at, received, heard, t, rate=rate))
         return clips

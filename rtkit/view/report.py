@@ -98,14 +98,15 @@ class AudioOut:
             name = f"{side.tag}ep{view.conn}-{position:02d}-{clip.item_id}-{side_name}.wav"
             if clip.item_id == INPUT_STREAM:
                 name = f"{side.tag}ep{view.conn}-input-as-sent.wav"
-            copy_wav(self.files_dir / name, spool, clip.heard)
+            copy_wav(self.files_dir / name, spool, clip.heard, clip.rate)
             self.report.files += 1
             out.write(f'<audio {attrs} src="{quote(self.link + name)}"></audio>')
         elif 44 + 2 * clip.heard <= self.left:
             self.left -= 44 + 2 * clip.heard
             self.report.inline += 1
             out.write(f'<audio {attrs} src="data:audio/wav;base64,')
-            for piece in _base64_pieces(wav_header(clip.heard), pcm_blocks(spool, 0, clip.heard)):
+            for piece in _base64_pieces(wav_header(clip.heard, clip.rate),
+                                        pcm_blocks(spool, 0, clip.heard)):
                 out.write(piece)
             out.write('"></audio>')
         else:

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtkit.audio import SAMPLE_RATE, base64_sample_count
+from rtkit.audio import PCM16, AudioFormat, SessionFormats
 
 __all__ = ["MAX_MARKS", "RUN_GAP_MS", "Mark", "Previews", "Stream", "Timeline",
            "TimelineBuilder", "preview"]
@@ -34,25 +34,34 @@ _AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"
 _LONG_TEXT = 2000
 
 
-def _elide(value: Any, key: str | None, audio_delta: bool, depth: int = 0) -> Any:
+def _elide(value: Any, key: str | None, audio_delta: bool, fmt: AudioFormat,
+           formats: SessionFormats | None, depth: int = 0) -> Any:
     if isinstance(value, str):
         if len(value) > 64 and (key in _AUDIO_KEYS or (audio_delta and key == "delta")):
-            seconds = base64_sample_count(value) / SAMPLE_RATE
+            seconds = fmt.base64_sample_count(value) / fmt.rate
             return f"<{len(value)} base64 characters: {seconds:.2f} s of audio>"
         return value if len(value) <= _LONG_TEXT else value[:_LONG_TEXT] + "…"
     if depth > 40:
         return "…"
     if isinstance(value, Mapping):
-        return {k: _elide(v, str(k), audio_delta, depth + 1) for k, v in value.items()}
+        if formats is not None and value.get("type") == "input_audio":
+            fmt = formats.input  # the user's audio in an item, whoever sends it
+        return {k: _elide(v, str(k), audio_delta, fmt, formats, depth + 1)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_elide(v, key, audio_delta, depth + 1) for v in value]
+        return [_elide(v, key, audio_delta, fmt, formats, depth + 1) for v in value]
     return value
 
 
-def preview(event: Mapping[str, Any], limit: int | None = PREVIEW_CHARS) -> str:
+def preview(event: Mapping[str, Any], limit: int | None = PREVIEW_CHARS,
+            formats: SessionFormats | None = None, direction: str = "server") -> str:
     """An event as indented JSON for people: base64 audio replaced by its length and
-    duration, long strings clipped, the whole clipped at `limit` characters (None: whole)."""
-    shown = _elide(event, None, event.get("type") in _AUDIO_DELTAS)
+    duration (in the session's `formats`, PCM16 without: the client's audio in the input
+    format, the server's in the output format), long strings clipped, the whole clipped at
+    `limit` characters (None: whole)."""
+    fmt = PCM16 if formats is None else formats.input if direction == "client" \
+        else formats.output
+    shown = _elide(event, None, event.get("type") in _AUDIO_DELTAS, fmt, formats)
     text = json.dumps(shown, indent=2, ensure_ascii=False, default=repr)
     if limit is not None and len(text) > limit:
         text = text[:limit] + "\n…"
@@ -70,11 +79,13 @@ class Previews:
         self.first = 0  # the index of texts[0]
         self.left = budget
 
-    def add(self, event: Mapping[str, Any], whole: bool = False) -> int:
-        """Keep `event`'s preview (whole: not clipped, and kept past the budget)."""
+    def add(self, event: Mapping[str, Any], whole: bool = False,
+            formats: SessionFormats | None = None, direction: str = "server") -> int:
+        """Keep `event`'s preview (whole: not clipped, and kept past the budget; `formats`
+        and `direction` as for `preview`)."""
         if self.left <= 0 and not whole:
             return -1
-        text = preview(event, None if whole else PREVIEW_CHARS)
+        text = preview(event, None if whole else PREVIEW_CHARS, formats, direction)
         self.left -= len(text)
         self.texts.append(text)
         return self.first + len(self.texts) - 1
@@ -133,11 +144,14 @@ class TimelineBuilder:
     """Builds a `Timeline` from an episode's events in order.
 
     `highlight`: `(lane, index)` pairs of events to mark (their preview is kept whole).
+    `formats`: the session's audio formats as they are when each event comes (PCM16 without).
     """
 
-    def __init__(self, previews: Previews, highlight: Collection[tuple[str, int]] = ()) -> None:
+    def __init__(self, previews: Previews, highlight: Collection[tuple[str, int]] = (),
+                 formats: SessionFormats | None = None) -> None:
         self.previews = previews
         self.highlight = frozenset(highlight)
+        self.formats = formats if formats is not None else SessionFormats()
         self.timeline = Timeline()
         self._run: Stream | None = None  # the client's current input audio run
         self._deltas: dict[str, Stream] = {}
@@ -166,7 +180,8 @@ class TimelineBuilder:
                     stream = self._run = self._stream(lane, "input audio", "", t, index, event)
                 audio = event.get("audio")
                 if isinstance(audio, str):
-                    stream.audio_ms += base64_sample_count(audio) * 1000 / SAMPLE_RATE
+                    fmt = self.formats.input
+                    stream.audio_ms += fmt.base64_sample_count(audio) * 1000 / fmt.rate
             else:
                 self._run = None
         elif kind.endswith(".delta"):
@@ -176,7 +191,8 @@ class TimelineBuilder:
             if stream is None:
                 stream = self._deltas[key] = self._stream(lane, "deltas", key, t, index, event)
             if kind in _AUDIO_DELTAS and isinstance(event.get("delta"), str):
-                stream.audio_ms += base64_sample_count(event["delta"]) * 1000 / SAMPLE_RATE
+                fmt = self.formats.output
+                stream.audio_ms += fmt.base64_sample_count(event["delta"]) * 1000 / fmt.rate
         if stream is None and len(tl.marks) >= MAX_MARKS:
             stream = self._more.get(lane)
             if stream is None:
@@ -185,12 +201,14 @@ class TimelineBuilder:
             stream.add(t, kind)
             if lit:
                 stream.highlight = True
-                stream.preview = self.previews.add(event, whole=True)
+                stream.preview = self.previews.add(event, True, self.formats, lane)
             return
-        tl.marks.append(Mark(lane, t, kind, index, self.previews.add(event, whole=lit), lit))
+        tl.marks.append(Mark(lane, t, kind, index,
+                             self.previews.add(event, lit, self.formats, lane), lit))
 
     def _stream(self, lane: str, kind: str, key: str, t: float, index: int,
                 event: Mapping[str, Any]) -> Stream:
-        stream = Stream(lane, kind, key, t, index, self.previews.add(event), t1=t)
+        stream = Stream(lane, kind, key, t, index,
+                        self.previews.add(event, False, self.formats, lane), t1=t)
         self.timeline.streams.append(stream)
         return stream
