@@ -110,10 +110,13 @@ def _time_one_frame(size: int) -> float:
 
 
 def test_a_big_frame_is_read_in_linear_time() -> None:
-    # 4x the bytes: about 4x the time when linear, 16x when each chunk copies what came before
-    # (the frame parser took 0.07 s for 5 MB and 1.2 s for 20 MB; issue 14, point 13)
-    ratio = _time_one_frame(16 << 20) / _time_one_frame(4 << 20)
-    assert ratio < 8, ratio
+    # 4x the bytes: about 4x the time when linear (4-5.3x measured idle, 8.6x once in a busy
+    # full run), 16x when each chunk copies what came before (the frame parser took 0.07 s for
+    # 5 MB and 1.2 s for 20 MB; issue 14, point 13). The sizes are measured in turn, three
+    # times, and the lowest ratio counts: a burst of load during one measurement is not the
+    # parser's
+    ratio = min(_time_one_frame(16 << 20) / _time_one_frame(4 << 20) for _ in range(3))
+    assert ratio < 11, ratio
 
 
 @pytest.mark.parametrize("mask", [False, True])
