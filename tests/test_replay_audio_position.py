@@ -206,3 +206,32 @@ def test_exact_audio_is_decoded_once_and_not_held() -> None:
     held = [e for e in engine._clients[engine._lo:] if e.audio is not None]
     assert held == []  # every recorded chunk the client passed has let go of its audio
     assert base64.b64decode(chunks(SPEECH, 100)[0])[:4] == SPEECH[:2].tobytes()
+
+
+@pytest.mark.parametrize("mode", ["exact", "length", "any"])
+def test_input_audio_the_client_never_sent_at_the_end_is_not_unplayed(mode: str) -> None:
+    """A microphone recorded on after the answer (three chunks, one recorded between the
+    answer's events): a replay whose app stopped at the answer sent none of them. Only
+    "exact" holds it to them; recorded audio followed by a client event still counts."""
+    tail = chunks(SPEECH[:RATE * 3 // 10], 100)
+    recorded = [*manual(SPEECH), c(1125, type="input_audio_buffer.append", audio=tail[0]),
+                *appends(tail[1:], t0=1140)]
+    recorded.insert(-3, recorded.pop(-4))  # the first trailing chunk before response.done
+    engine = CausalEngine(recorded, policy=MatchPolicy(audio=mode))  # type: ignore[arg-type]
+    engine.start()
+    out = play(engine, chunks(SPEECH, 100), "input_audio_buffer.commit", "response.create")
+    assert engine.failure is None, engine.failure
+    assert out[-1] == "response.done"
+    sample: list[str] = []
+    assert engine.count_unplayed(sample) == (3 if mode == "exact" else 0)
+    assert sample == (["client input_audio_buffer.append"] * 3 if mode == "exact" else [])
+
+    # recorded: the same tail, then a commit the replay did not send either: the audio is
+    # not the stream's end but part of a turn, and counts whatever the mode
+    engine = CausalEngine([*recorded, c(1500, type="input_audio_buffer.commit")],
+                          policy=MatchPolicy(audio=mode))  # type: ignore[arg-type]
+    engine.start()
+    play(engine, chunks(SPEECH, 100), "input_audio_buffer.commit", "response.create")
+    sample = []
+    assert engine.count_unplayed(sample) == 4
+    assert sample == ["client input_audio_buffer.append"] * 3 + ["client input_audio_buffer.commit"]

@@ -614,8 +614,16 @@ class CausalEngine(EngineSurface):
     def count_unplayed(self, sample: list[str] | None = None, limit: int = 5) -> int:
         """How many recorded frames were never played (drains the episode, O(1) memory).
 
-        The first `limit` of them are appended to `sample` as "dir type"."""
+        The first `limit` of them are appended to `sample` as "dir type". Input audio the
+        client never sent at the end of its stream (recorded appends after every client event
+        it did send, and after which it recorded nothing else) is not counted unless
+        `audio_match` is "exact": a microphone stops when the app stops, and how many chunks
+        went out before that is a race, live as in replay. What the server recorded after
+        that audio still counts (a VAD event it gates stays unplayed)."""
         n = 0
+        tail: list[str] = []  # trailing appends so far: forgiven if nothing but audio follows
+        tail_count = 0
+        forgive = self.stream.mode != "exact"
 
         def note(text: str, count: int = 1) -> None:
             nonlocal n
@@ -623,16 +631,37 @@ class CausalEngine(EngineSurface):
                 sample.append(text)
             n += count
 
-        pending: list[tuple[int, str, int]] = []
-        for entry in self._clients[self._lo:]:
-            if not entry.matched:
-                pending.append((entry.seq, f"client {entry.kind or 'frame'}", 1))
-        for server in self._servers:
-            if server.count:
-                pending.append((server.seq, f"server {_server_kind(server.line)}",
-                                server.count))
-        for _, text, count in sorted(pending):
-            note(text, count)
+        def keep_tail() -> None:  # a client event follows the appends: they are unplayed
+            nonlocal tail_count
+            for text in tail:
+                note(text)
+            n_shown = len(tail)
+            if tail_count > n_shown:
+                note(f"client {APPEND}", tail_count - n_shown)
+            tail.clear()
+            tail_count = 0
+
+        def client(kind: str, played: bool = False) -> None:
+            nonlocal tail_count
+            if kind == APPEND and forgive and not played:
+                if len(tail) < limit:
+                    tail.append(f"client {kind}")
+                tail_count += 1
+                return
+            keep_tail()
+            if not played:
+                note(f"client {kind}")
+
+        # the window in recorded order: (seq, "client" / "played" / "server", kind, count)
+        window = [(entry.seq, "played" if entry.matched else "client", entry.kind or "frame", 1)
+                  for entry in self._clients[self._lo:]]
+        window += [(server.seq, "server", _server_kind(server.line), server.count)
+                   for server in self._servers if server.count]
+        for _, role, kind, count in sorted(window):
+            if role == "server":
+                note(f"server {kind}", count)
+            else:
+                client(kind, played=role == "played")
         self._clients.clear()
         self._lo = 0
         self._servers.clear()
@@ -650,7 +679,10 @@ class CausalEngine(EngineSurface):
                 for text in line.texts():
                     note(f"server {_server_kind(text)}")
                 continue
-            note(f"{line.dir} {_server_kind(line)}")
+            if line.dir == "client":
+                client(_server_kind(line))
+            else:
+                note(f"server {_server_kind(line)}")
         return n
 
 
