@@ -188,7 +188,10 @@ class _Run:
             self.result.server_events += 1
             kind = event.get("type")
             if kind in _AUDIO_DELTAS:
-                self.result.audio_seconds += len(event.get("delta") or "") * 3 / 8 / SAMPLE_RATE
+                fmt = self.client.output_format  # 24 kHz PCM16, or 8 kHz G.711
+                delta = event.get("delta")
+                if isinstance(delta, str):
+                    self.result.audio_seconds += fmt.base64_sample_count(delta) / fmt.rate
             elif kind == "error":
                 self.result.errors += 1
             for name, future in list(self.waiters):

@@ -85,6 +85,20 @@ async def test_a_script_is_played_and_recorded(tmp_path: Path, dialect: str) -> 
     assert any(line.startswith("step 2/5 audio hello.wav") for line in lines)
 
 
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+async def test_output_audio_is_counted_at_the_sessions_rate(tmp_path: Path, dialect: str) -> None:
+    """A phone session's answer (G.711, 8 kHz, one byte a sample) counts its real seconds,
+    not a sixth of them as PCM16 24 kHz would."""
+    write_wav(tmp_path / "hello.wav", tone(500, freq=440.0))
+    script = tmp_path / "phone.yaml"
+    script.write_text(SCRIPT.format(dialect=dialect).replace(
+        "  turn_detection: null\n", "  turn_detection: null\n  output_audio_format: g711_ulaw\n"))
+    async with FakeRealtimeAPI(replies({"text": "Hello there.", "audio_ms": 400})) as up:
+        result = await record_script(script, tmp_path / "phone.jsonl", up.url, KEY,
+                                     lambda line: None)
+    assert result.audio_seconds == pytest.approx(1.7, abs=0.01)
+
+
 @pytest.fixture
 def upstream_url() -> Iterator[str]:
     """The fake API on its own thread, for the CLI (which runs its own loop)."""
