@@ -82,7 +82,12 @@ _SILENT = frozenset({
     "input_audio_buffer.speech_stopped",
     "input_audio_buffer.committed",
 })
-_SESSION_EVENTS = frozenset({"session.created", "session.updated"})
+# beta transcription sessions answer `transcription_session.update` with `.updated`; the SDK
+# lists no `transcription_session.created` (their first event is `session.created`), but one
+# from a server counts as the session's creation all the same
+_SESSION_EVENTS = frozenset({"session.created", "session.updated",
+                             "transcription_session.created", "transcription_session.updated"})
+_CREATED = frozenset({"session.created", "transcription_session.created"})
 _MCP_FAILED = frozenset({"mcp_list_tools.failed", "response.mcp_call.failed"})
 
 
@@ -149,7 +154,8 @@ class RealtimeClient(RealtimeEventHandler):
     @property
     def session(self) -> dict[str, Any] | None:
         """The effective session: the server's last `session.created` / `session.updated`
-        (None before the first one, and after `disconnect()`)."""
+        (beta transcription sessions: `transcription_session.updated`; None before the first
+        one, and after `disconnect()`)."""
         return self.conversation.session
 
     @property
@@ -302,7 +308,7 @@ class RealtimeClient(RealtimeEventHandler):
 
     def _on_session(self, etype: str) -> None:
         self._apply_session()
-        if etype == "session.created":
+        if etype in _CREATED:
             self.session_created = True
             for future in self._session_waiters:
                 if not future.done():
@@ -377,8 +383,9 @@ class RealtimeClient(RealtimeEventHandler):
         return self.realtime.is_connected()
 
     async def connect(self) -> bool:
-        """Connect and send the session configuration (`session.update`): all of it, or on a
-        sideband URL (`?call_id=`) only the fields set explicitly (nothing if none)."""
+        """Connect and send the session configuration (`session.update`; a beta transcription
+        session's `transcription_session.update`): all of it, or on a sideband URL
+        (`?call_id=`) only the fields set explicitly (nothing if none)."""
         if self.is_connected():
             raise RtkitError("already connected, use disconnect() first")
         self.session_created = False
@@ -455,10 +462,11 @@ class RealtimeClient(RealtimeEventHandler):
         beta dialect. Fields persist across calls, tools given here included (followed by
         `add_tool` tools).
 
-        `type="transcription"` (GA, set before `connect()`, which then asks for
+        `type="transcription"` (set before `connect()`, which then asks for
         `?intent=transcription`) makes a transcription session: only its fields are sent
-        (input audio format, transcription, noise reduction, turn detection, `include`), and
-        setting any other (`voice`, `instructions`, tools...) raises `ValueError`.
+        (input audio format, transcription, noise reduction, turn detection, `include`; beta
+        sends them flat in `transcription_session.update`), and setting any other (`voice`,
+        `instructions`, tools...) raises `ValueError`.
         """
         canon = normalize_session_fields(fields)
         for tool in canon.get("tools") or ():
@@ -489,7 +497,9 @@ class RealtimeClient(RealtimeEventHandler):
             return
         if self.sideband and not self._explicit and not self.tools:
             return  # nothing set: the call's session stays as it is
-        self.realtime.send("session.update", {"session": self._session_payload()})
+        name = ("transcription_session.update" if self.dialect == "beta"
+                and is_transcription(self.session_config) else "session.update")
+        self.realtime.send(name, {"session": self._session_payload()})
 
     def _session_payload(self) -> dict[str, Any]:
         config = dict(self.session_config)

@@ -172,6 +172,8 @@ class RealtimeConversation:
             "input_audio_buffer.cleared": self._input_cleared,
             "session.created": self._session,
             "session.updated": self._session,
+            "transcription_session.created": self._session,  # beta transcription sessions
+            "transcription_session.updated": self._session,
             "rate_limits.updated": self._rate_limits,
             "response.output_text.done": self._text_done,
             "response.output_audio_transcript.done": self._audio_transcript_done,
@@ -213,7 +215,8 @@ class RealtimeConversation:
         self._open_speech_start: int | None = None
         self._clears_pending = 0
         self.session: dict[str, Any] | None = None
-        """The effective session: the server's last ``session.created`` / ``session.updated``."""
+        """The effective session: the server's last ``session.created`` / ``session.updated``
+        (or beta ``transcription_session.updated``)."""
         self.rate_limits: list[dict[str, Any]] | None = None
         """The last ``rate_limits.updated`` event's ``rate_limits``."""
 

@@ -28,7 +28,7 @@ from rtkit.fake.ids import IdSource
 from rtkit.fake.items import Items
 from rtkit.fake.responses import Pause, ResponseRun
 from rtkit.fake.script import FakeScript, Reply, Turn
-from rtkit.fake.session import Problem, SessionState, check_update
+from rtkit.fake.session import Problem, SessionState, check_transcription_update, check_update
 from rtkit.fake.speech import words
 from rtkit.fake.vad import EnergyVad
 from rtkit.protocol.events import BETA_CLIENT_EVENTS, BETA_TO_GA_SERVER_EVENTS, GA_CLIENT_EVENTS
@@ -194,6 +194,16 @@ class FakeConnection:
         assert isinstance(session, dict)  # check_update refuses anything else
         self.session.update(session)
         return [self._stamp({"type": "session.updated", "session": self.session.snapshot()})]
+
+    def _on_transcription_session_update(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        session = event.get("session")
+        problem = check_transcription_update(session, self.session.kind)
+        if problem is not None:
+            return [self._error(problem, event)]
+        assert isinstance(session, dict)  # check_transcription_update refuses anything else
+        self.session.update(session)
+        return [self._stamp({"type": "transcription_session.updated",
+                             "session": self.session.snapshot()})]
 
     def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         try:

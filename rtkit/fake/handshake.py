@@ -50,7 +50,7 @@ class Handshake:
     subprotocol: str | None = None
     refusal: Refusal | None = None
     key_presented: bool = False
-    intent: str | None = None  # `?intent=transcription`: a GA transcription session
+    intent: str | None = None  # `?intent=transcription`: a transcription session
 
 
 def select_subprotocol(offered: Sequence[str]) -> str | None:
@@ -91,7 +91,7 @@ def read_handshake(
     `openai-beta.realtime-v1` subprotocol select beta); `"ga"` refuses beta clients the way the
     live API does today (`beta_api_shape_disabled`, close 4000); `"beta"` always speaks beta.
     With `api_key` set, any other key is refused (`invalid_api_key`, close 3000).
-    `?intent=transcription` asks for a GA transcription session.
+    `?intent=transcription` asks for a transcription session (GA or beta).
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     wants_beta = lowered.get("openai-beta", "").replace(" ", "") == "realtime=v1" or (

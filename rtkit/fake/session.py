@@ -11,7 +11,7 @@ from rtkit.audio import SAMPLE_RATE, AudioFormat, audio_format
 from rtkit.fake.ids import IdSource
 from rtkit.protocol.events import Dialect
 
-__all__ = ["EXPIRES_AT", "Problem", "SessionState", "check_update"]
+__all__ = ["EXPIRES_AT", "Problem", "SessionState", "check_transcription_update", "check_update"]
 
 EXPIRES_AT = 1_795_000_000  # a fixed expiry: a re-recording gives the same session
 
@@ -30,6 +30,17 @@ _GA_AUDIO = {
 # GA transcription sessions (openai.types.realtime.RealtimeTranscriptionSessionCreateRequest)
 _TRANSCRIPTION_SESSION = frozenset({"type", "audio", "include", "object", "id", "expires_at"})
 _TRANSCRIPTION_AUDIO = {"": frozenset({"input"}), "input": _GA_AUDIO["input"]}
+# beta `transcription_session.update` (openai.types.beta.realtime.transcription_session_update;
+# its `client_secret` configures a REST-created session's key, not a WebSocket's session)
+_BETA_TRANSCRIPTION = {
+    "": frozenset({"input_audio_format", "input_audio_transcription", "turn_detection",
+                   "input_audio_noise_reduction", "include", "modalities"}),
+    "input_audio_transcription": frozenset({"model", "prompt", "language"}),
+    "input_audio_noise_reduction": frozenset({"type"}),
+    "turn_detection": frozenset({"type", "threshold", "prefix_padding_ms", "silence_duration_ms",
+                                 "create_response", "interrupt_response", "eagerness"}),
+}
+_BETA_FORMATS = ("pcm16", "g711_ulaw", "g711_alaw")
 
 SessionType = Literal["realtime", "transcription"]
 
@@ -51,6 +62,9 @@ def check_update(dialect: Dialect, session: Any,
         return Problem("missing_required_parameter", "Missing required parameter: 'session'.",
                        "session")
     if dialect == "beta":
+        if kind == "transcription":
+            return Problem("invalid_value", "Passing a session.update event to a transcription "
+                           "session is not allowed: send transcription_session.update.", "type")
         return None
     if "type" not in session:  # checked first, as live: a seed-style update gets this error
         return Problem("missing_required_parameter",
@@ -83,6 +97,29 @@ def check_update(dialect: Dialect, session: Any,
         problem = _check_format(value, f"session.audio.{direction}.format")
         if problem is not None:
             return problem
+    return None
+
+
+def check_transcription_update(session: Any, kind: SessionType) -> Problem | None:
+    """What the beta API says about a `transcription_session.update` body on a connection
+    whose session is of type `kind`, or None when it is accepted."""
+    if kind != "transcription":
+        return Problem("invalid_value", "Passing a transcription_session.update event to a "
+                       "realtime session is not allowed (connect with ?intent=transcription "
+                       "for a transcription session).", "type")
+    if not isinstance(session, dict):
+        return Problem("missing_required_parameter", "Missing required parameter: 'session'.",
+                       "session")
+    for key, value in session.items():
+        if key not in _BETA_TRANSCRIPTION[""]:
+            return _unknown(f"session.{key}")
+        for sub in value if isinstance(value, dict) else {}:
+            if sub not in _BETA_TRANSCRIPTION.get(key, ()):
+                return _unknown(f"session.{key}.{sub}")
+    value = session.get("input_audio_format")
+    if value is not None and value not in _BETA_FORMATS:
+        return Problem("invalid_value", f"Invalid value: '{value}'. Supported values are: "
+                       f"{', '.join(map(repr, _BETA_FORMATS))}.", "session.input_audio_format")
     return None
 
 
@@ -133,14 +170,15 @@ def _ga_audio_input() -> dict[str, Any]:
 class SessionState:
     """One connection's session: `fields` is what `session.created` / `.updated` report.
 
-    `kind` is `"transcription"` for a GA connection made with `?intent=transcription` (no
-    responses, input audio is only transcribed), else `"realtime"`.
+    `kind` is `"transcription"` for a connection made with `?intent=transcription` (no
+    responses, input audio is only transcribed; beta updates it with
+    `transcription_session.update`), else `"realtime"`.
     """
 
     def __init__(self, dialect: Dialect, ids: IdSource, model: str,
                  kind: SessionType = "realtime") -> None:
         self.dialect = dialect
-        self.kind: SessionType = kind if dialect == "ga" else "realtime"
+        self.kind: SessionType = kind
         self.fields = self._defaults(ids, model)
 
     def snapshot(self) -> dict[str, Any]:
@@ -195,6 +233,22 @@ class SessionState:
         return str(self.fields.get("voice") or "alloy")
 
     def _defaults(self, ids: IdSource, model: str) -> dict[str, Any]:
+        if self.kind == "transcription" and self.dialect == "beta":
+            return {
+                "id": ids.make("sess_"),
+                "object": "realtime.transcription_session",
+                "expires_at": EXPIRES_AT,
+                "modalities": ["text"],
+                "input_audio_format": "pcm16",
+                "input_audio_transcription": None,
+                "turn_detection": {k: v for k, v in _VAD.items()
+                                   if k not in ("create_response", "interrupt_response")},
+                "input_audio_noise_reduction": None,
+                "include": None,
+                # the SDK's TranscriptionSession requires the key a REST-created session has;
+                # a WebSocket session has none: an empty placeholder, never a key
+                "client_secret": {"value": "", "expires_at": EXPIRES_AT},
+            }
         if self.kind == "transcription":
             return {
                 "type": "transcription",

@@ -37,6 +37,11 @@ A GA *transcription* session (``type="transcription"``,
 turn detection) and ``include``. :func:`build_session` leaves every other field out of it (the
 seed's defaults for output, instructions, tools... do not apply to a session that never
 answers; ``RealtimeClient.update_session`` refuses the ones an app sets explicitly).
+In the beta dialect ``type="transcription"`` gives the ``session`` of a
+``transcription_session.update`` instead: the flat
+:data:`BETA_TRANSCRIPTION_SESSION_FIELDS` (``input_audio_format``,
+``input_audio_transcription``, ``turn_detection``, ``input_audio_noise_reduction``,
+``include``), no ``type``; any other ``type`` stays GA-only.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from rtkit.protocol.events import Dialect
 __all__ = [
     "ACCEPTED_SESSION_FIELDS",
     "BETA_ONLY_SESSION_FIELDS",
+    "BETA_TRANSCRIPTION_SESSION_FIELDS",
     "CANONICAL_SESSION_FIELDS",
     "FORMAT_TO_GA",
     "GA_ONLY_SESSION_FIELDS",
@@ -102,6 +108,10 @@ TRANSCRIPTION_SESSION_FIELDS: frozenset[str] = frozenset(
      "turn_detection", "include"}
 )
 """The canonical fields a GA transcription session takes (``audio.input.*``, ``include``)."""
+
+BETA_TRANSCRIPTION_SESSION_FIELDS: frozenset[str] = TRANSCRIPTION_SESSION_FIELDS - {"type"}
+"""The fields of a beta ``transcription_session.update``'s ``session``
+(``openai.types.beta.realtime.transcription_session_update.Session``, which names no type)."""
 
 GA_SESSION_ALIASES: dict[str, str] = {
     "output_modalities": "modalities",
@@ -270,8 +280,13 @@ def _ga_format(value: Any) -> Any:
 
 
 def _beta_session(canon: dict[str, Any]) -> dict[str, Any]:
+    allowed: frozenset[str] = frozenset()
+    if canon.get("type") == "transcription":  # a `transcription_session.update`'s session
+        canon = {k: v for k, v in canon.items()
+                 if k in BETA_TRANSCRIPTION_SESSION_FIELDS}
+        allowed = BETA_TRANSCRIPTION_SESSION_FIELDS  # `include` is beta's there
     for name, value in canon.items():
-        if name in GA_ONLY_SESSION_FIELDS:
+        if name in GA_ONLY_SESSION_FIELDS and name not in allowed:
             raise ValueError(
                 f"session field {name!r} exists only in the GA dialect; this client speaks "
                 "beta (OpenAI-Beta: realtime=v1), whose session has no such field "
@@ -291,7 +306,9 @@ def build_session(fields: Mapping[str, Any], dialect: Dialect) -> dict[str, Any]
 
     ``fields`` may use any accepted name (see :func:`normalize_session_fields`); it is never
     mutated and the result shares no mutable objects with it. Raises ``ValueError`` naming the
-    field for an unknown name, and for a GA-only field in the beta dialect.
+    field for an unknown name, and for a GA-only field in the beta dialect. With
+    ``type="transcription"`` it is a transcription session's (beta: the ``session`` of a
+    ``transcription_session.update``).
     """
     if dialect not in ("ga", "beta"):
         raise ValueError(f"unknown dialect {dialect!r}; expected 'ga' or 'beta'")

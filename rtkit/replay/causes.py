@@ -307,8 +307,8 @@ class CausalTable:
                     "conversation.item.done"):
             return self._item(kind, event)
         if kind in ANSWERS:
-            if kind == "session.updated":
-                self._session(event)
+            if kind in ("session.updated", "transcription_session.updated"):
+                self._session(event)  # the formats and VAD settings the audio is timed by
             if kind == "input_audio_buffer.committed" and isinstance(event.get("item_id"), str):
                 self._server_items.add(event["item_id"])
                 self._committed.add(event["item_id"])
