@@ -6,6 +6,7 @@ session replays. Every event is checked against the `openai` package's beta mode
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,26 +217,34 @@ async def _transcribe(url: str) -> tuple[str, list[str]]:
         await client.disconnect()
 
 
-async def test_record_then_replay_a_beta_transcription_session(tmp_path: Path) -> None:
-    from rtkit.cassette import Cassette
-
-    path = tmp_path / "beta_transcription.jsonl"
+async def _record_then_replay(path: Path, transcribe: Callable[[str], Awaitable[
+        tuple[str, list[str]]]]) -> list[str]:
+    """Record `transcribe` from the fake through the recorder, replay it from the cassette:
+    both hear the same, the replay sees the recorded server events; the recorded ones."""
     from rtkit.fake import FakeRealtimeAPI
 
     async with (FakeRealtimeAPI(SCRIPT) as upstream,
                 RecordingProxy(str(path), upstream_url=upstream.url, api_key="") as proxy):
-        recorded, seen = await _transcribe(proxy.url)
+        recorded, seen = await transcribe(proxy.url)
     assert recorded == HEARD
+    async with ReplayServer(path) as server:
+        replayed, replay_seen = await transcribe(server.url)
+    assert replayed == HEARD and server.errors == []
+    assert replay_seen == seen[:len(replay_seen)]
+    return seen
+
+
+async def test_record_then_replay_a_beta_transcription_session(tmp_path: Path) -> None:
+    from rtkit.cassette import Cassette
+
+    path = tmp_path / "beta_transcription.jsonl"
+    await _record_then_replay(path, _transcribe)
     cassette = Cassette.load(path)
     (episode,) = cassette.episodes
     assert "intent=transcription" in episode.connect.query
     assert next(e.type for e in cassette.iter_events(0, "client")) == (
         "transcription_session.update")
     assert "transcription_session.updated" in [e.type for e in cassette.iter_events(0, "server")]
-    async with ReplayServer(path) as server:
-        replayed, replay_seen = await _transcribe(server.url)
-    assert replayed == HEARD and server.errors == []
-    assert replay_seen == seen[:len(replay_seen)]
 
 
 async def _transcribe_vad(url: str) -> tuple[str, list[str]]:
@@ -264,17 +273,8 @@ async def _transcribe_vad(url: str) -> tuple[str, list[str]]:
 
 async def test_record_then_replay_beta_vad_in_g711(tmp_path: Path) -> None:
     """The replay reads the session's format and VAD from `transcription_session.updated`."""
-    from rtkit.fake import FakeRealtimeAPI
-
-    path = tmp_path / "beta_vad.jsonl"
-    async with (FakeRealtimeAPI(SCRIPT) as upstream,
-                RecordingProxy(str(path), upstream_url=upstream.url, api_key="") as proxy):
-        recorded, seen = await _transcribe_vad(proxy.url)
-    assert recorded == HEARD and "input_audio_buffer.speech_stopped" in seen
-    async with ReplayServer(path) as server:
-        replayed, replay_seen = await _transcribe_vad(server.url)
-    assert replayed == HEARD and server.errors == []
-    assert replay_seen == seen[:len(replay_seen)]
+    seen = await _record_then_replay(tmp_path / "beta_vad.jsonl", _transcribe_vad)
+    assert "input_audio_buffer.speech_stopped" in seen
 
 
 def test_the_causal_table_follows_transcription_session_updated() -> None:
