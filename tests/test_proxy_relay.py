@@ -343,3 +343,30 @@ async def test_the_status_counts_events_and_output_audio_while_streaming(tmp_pat
     assert seen[0][0] == 1  # told when the connection opened
     assert seen[-1][0] == 0 and proxy.status.episodes == 1
     assert "audio 0.3 s" in proxy.status.line()
+
+
+@pytest.mark.parametrize("fmt", ["pcm16", "g711_ulaw", "g711_alaw"])
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+async def test_the_status_counts_output_audio_at_the_sessions_rate(tmp_path: Path, fmt: str,
+                                                                  dialect: str) -> None:
+    """`rtkit record`'s "N s of output audio" for a phone session: 400 ms of G.711 (8 kHz,
+    a byte a sample) is 400 ms, not the 67 ms it is as PCM16 24 kHz."""
+    from rtkit import RealtimeClient
+    from rtkit.fake import FakeRealtimeAPI
+
+    script = {"default": {"text": "Hello there.", "audio_ms": 400}}
+    async with (FakeRealtimeAPI(script) as up,
+                RecordingProxy(tmp_path / "phone.jsonl", upstream_url=up.url,
+                               api_key="") as proxy):
+        client = RealtimeClient(url=proxy.url, dialect=dialect)
+        client.update_session(output_audio_format=fmt, modalities=["text", "audio"])
+        await client.connect()
+        try:
+            await client.wait_for_session_created(timeout=10)
+            done = asyncio.ensure_future(client.realtime.wait_for_next("server.response.done",
+                                                                       timeout=10))
+            client.send_user_message_content([{"type": "input_text", "text": "hi"}])
+            await done
+        finally:
+            await client.disconnect()
+        assert proxy.status.audio_seconds == pytest.approx(0.4, abs=0.01)

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from rtkit.audio import SessionFormats
 from rtkit.cassette.lock import CassetteLock
 from rtkit.cassette.model import CloseLine, Connect, Frame, Header, event_line_head
 from rtkit.cassette.reader import Cassette, _iter_raw_lines
@@ -31,6 +32,8 @@ FLUSH_PENDING = 64 * 1024  # bytes recorded in one event-loop turn that are writ
 _EVENT_LINE = re.compile(rb'\{"kind":"event","conn":(\d+),"dir":"(client|server)","t":([0-9.]+),'
                          rb'"event":(.*)\}\n?$', re.DOTALL)
 
+
+_PCM16_PER_CHAR = 0.75 / (24_000 * 2)  # seconds of PCM16 24 kHz in a base64 character
 
 class CassetteWriter:
     """Writes a cassette line by line to a temporary file beside `path`; `commit` puts it in place.
@@ -117,6 +120,11 @@ class CassetteWriter:
         self._shapes: dict[bytes, bool] = {}  # audio events' shapes checked as JSON
         self._clean: set[bytes] = set()  # JSON strings no filter would change
         self.audio_out_chars = 0  # base64 characters of server audio taken by the fast path
+        self.audio_out_seconds = 0.0
+        """Seconds of server audio taken by the fast path, at each connection's output format
+        (followed through its session events: G.711 is 8 kHz, one byte a sample)."""
+        self._formats: dict[int, SessionFormats] = {}  # connections that had a session event
+        self._seconds_per_char: dict[int, float] = {}  # connections not in PCM16 24 kHz
         self._write(header.model_dump_json())
         if existing is not None:
             for _, text in _iter_raw_lines(existing.path):
@@ -244,6 +252,7 @@ class CassetteWriter:
         self.n_events += 1
         if dir == "server":
             self.audio_out_chars += b - a
+            self.audio_out_seconds += (b - a) * self._seconds_per_char.get(conn, _PCM16_PER_CHAR)
         self._lineno += 1
         self._sink.write_line(self._event_head(conn, dir, t) + head, payload, tail + b"}")
         return True
@@ -263,7 +272,18 @@ class CassetteWriter:
         self.n_events += 1
         self._lineno += 1
         self._sink.write_line(self._event_head(conn, dir, t) + raw + b"}")
+        if raw.find(b"session.") >= 0 or raw.find(b'"error"') >= 0:  # a format may change
+            self._follow(conn, dir, json.loads(raw))
         return True
+
+    def _follow(self, conn: int, dir: str, event: Any) -> None:
+        """Follow a session (or error) event's audio formats, for `audio_out_seconds`."""
+        if not isinstance(event, dict):
+            return
+        formats = self._formats.setdefault(conn, SessionFormats())
+        if formats.client_event(event) if dir == "client" else formats.server_event(event):
+            out = formats.output
+            self._seconds_per_char[conn] = 0.75 / (out.rate * out.sample_width)
 
     def _event_head(self, conn: int, dir: str, t: float) -> bytes:
         """`event_line_head` as bytes, for `conn` at `t` (made once for the frames of one
@@ -357,6 +377,10 @@ class CassetteWriter:
             return
         raw = red[0]
         self._write(event_line_head(n, dir, t) + raw + "}")
+        kind = obj.get("type")
+        if isinstance(kind, str) and (kind.startswith(("session.", "transcription_session."))
+                                      or kind == "error"):
+            self._follow(conn, dir, obj)
 
     def close(self, conn: int, t: float, code: int | None = 1000, reason: str = "",
               by: str = "client") -> None:

@@ -53,11 +53,8 @@ class ProxyStatus:
     open: int = 0
     events: int = 0
     audio_bytes: int = 0
-
-    @property
-    def audio_seconds(self) -> float:
-        """Seconds of PCM16 24 kHz output audio seen so far."""
-        return self.audio_bytes / 48000
+    audio_seconds: float = 0.0
+    """Seconds of output audio seen so far, at each session's output format (G.711: 8 kHz)."""
 
     def line(self) -> str:
         """A one-line summary."""
@@ -114,6 +111,7 @@ class _Episode:
                     writer = None
         if writer is not None and direction == "server":
             status.audio_bytes = writer.audio_out_chars * 3 // 4
+            status.audio_seconds = writer.audio_out_seconds
         proxy._status_changed()
 
 
