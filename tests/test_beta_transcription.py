@@ -6,6 +6,7 @@ session replays. Every event is checked against the `openai` package's beta mode
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -197,24 +198,33 @@ def test_the_fake_checks_transcription_session_update_fields() -> None:
         "message"]
 
 
-async def _transcribe(url: str) -> tuple[str, list[str]]:
-    """A beta transcription session with one manual turn: its transcript and server events."""
+async def _transcribe(url: str, speak: Callable[[RealtimeClient], Awaitable[None]],
+                      **session: Any) -> tuple[str, list[str]]:
+    """A beta transcription session (`session`: its fields), `speak` feeding its audio: the
+    transcript and the server events."""
     client = RealtimeClient(url=url, dialect="beta")
     seen: list[str] = []
     client.on("realtime.event",
               lambda e: e["source"] == "server" and seen.append(e["event"]["type"]))
-    client.update_session(type="transcription", turn_detection=None,
-                          input_audio_transcription={"model": "gpt-4o-mini-transcribe"})
+    client.update_session(type="transcription", **session)
     await client.connect()
     try:
         await client.wait_for_session_created(timeout=TIMEOUT)
         done = asyncio.ensure_future(client.realtime.wait_for_next(
             "server.conversation.item.input_audio_transcription.completed", timeout=TIMEOUT))
-        client.append_input_audio(tone(400, 440.0))
-        client.commit_input_audio()
+        await speak(client)
         return str((await done)["transcript"]), seen
     finally:
         await client.disconnect()
+
+
+async def _one_manual_turn(client: RealtimeClient) -> None:
+    client.append_input_audio(tone(400, 440.0))
+    client.commit_input_audio()
+
+
+MANUAL = functools.partial(_transcribe, speak=_one_manual_turn, turn_detection=None,
+                           input_audio_transcription={"model": "gpt-4o-mini-transcribe"})
 
 
 async def _record_then_replay(path: Path, transcribe: Callable[[str], Awaitable[
@@ -238,7 +248,7 @@ async def test_record_then_replay_a_beta_transcription_session(tmp_path: Path) -
     from rtkit.cassette import Cassette
 
     path = tmp_path / "beta_transcription.jsonl"
-    await _record_then_replay(path, _transcribe)
+    await _record_then_replay(path, MANUAL)
     cassette = Cassette.load(path)
     (episode,) = cassette.episodes
     assert "intent=transcription" in episode.connect.query
@@ -247,33 +257,24 @@ async def test_record_then_replay_a_beta_transcription_session(tmp_path: Path) -
     assert "transcription_session.updated" in [e.type for e in cassette.iter_events(0, "server")]
 
 
-async def _transcribe_vad(url: str) -> tuple[str, list[str]]:
-    """A beta transcription session in G.711 μ-law with server VAD: transcript, server events."""
-    client = RealtimeClient(url=url, dialect="beta")
-    seen: list[str] = []
-    client.on("realtime.event",
-              lambda e: e["source"] == "server" and seen.append(e["event"]["type"]))
-    client.update_session(type="transcription", input_audio_format="g711_ulaw",
-                          turn_detection={"type": "server_vad", "silence_duration_ms": 300},
-                          input_audio_transcription={"model": "whisper-1"})
-    await client.connect()
-    try:
-        await client.wait_for_session_created(timeout=TIMEOUT)
-        done = asyncio.ensure_future(client.realtime.wait_for_next(
-            "server.conversation.item.input_audio_transcription.completed", timeout=TIMEOUT))
-        speech = np.concatenate([np.zeros(1_600, "<i2"), tone(600, 440.0, rate=8_000),
-                                 np.zeros(4_000, "<i2")])
-        for chunk in np.array_split(speech, 20):
-            client.append_input_audio(chunk)
-            await asyncio.sleep(0)
-        return str((await done)["transcript"]), seen
-    finally:
-        await client.disconnect()
+async def _speak_in_g711(client: RealtimeClient) -> None:
+    """Speech in 20 chunks of 8 kHz audio, and the quiet that ends the VAD's turn."""
+    speech = np.concatenate([np.zeros(1_600, "<i2"), tone(600, 440.0, rate=8_000),
+                             np.zeros(4_000, "<i2")])
+    for chunk in np.array_split(speech, 20):
+        client.append_input_audio(chunk)
+        await asyncio.sleep(0)
+
+
+VAD_IN_G711 = functools.partial(
+    _transcribe, speak=_speak_in_g711, input_audio_format="g711_ulaw",
+    turn_detection={"type": "server_vad", "silence_duration_ms": 300},
+    input_audio_transcription={"model": "whisper-1"})
 
 
 async def test_record_then_replay_beta_vad_in_g711(tmp_path: Path) -> None:
     """The replay reads the session's format and VAD from `transcription_session.updated`."""
-    seen = await _record_then_replay(tmp_path / "beta_vad.jsonl", _transcribe_vad)
+    seen = await _record_then_replay(tmp_path / "beta_vad.jsonl", VAD_IN_G711)
     assert "input_audio_buffer.speech_stopped" in seen
 
 
