@@ -467,6 +467,9 @@ class SessionFormats:
 
     __slots__ = ("_pending", "input", "output")
 
+    EVENTS: frozenset[str] = _CLIENT_SESSION_EVENTS | _SERVER_SESSION_EVENTS | {"error"}
+    """The event types it follows (any other leaves the formats as they are)."""
+
     def __init__(self, input: AudioFormat = PCM16, output: AudioFormat = PCM16) -> None:
         self.input: AudioFormat = input
         """The format of the audio the client sends."""
@@ -475,15 +478,18 @@ class SessionFormats:
         self._pending: list[Any] = []  # event ids of session updates not answered yet
 
     def client_event(self, event: Mapping[str, Any]) -> bool:
-        """Follow one client event; returns whether a format changed."""
-        if event.get("type") not in _CLIENT_SESSION_EVENTS:
+        """Follow one client event (any JSON object); returns whether a format changed."""
+        kind = event.get("type")
+        if kind.__class__ is not str or kind not in _CLIENT_SESSION_EVENTS:
             return False
         self._pending.append(event.get("event_id"))
         return self._apply(event.get("session"))
 
     def server_event(self, event: Mapping[str, Any]) -> bool:
-        """Follow one server event; returns whether a format changed."""
+        """Follow one server event (any JSON object); returns whether a format changed."""
         kind = event.get("type")
+        if kind.__class__ is not str:
+            return False
         if kind == "error":
             error = event.get("error")
             answered = error.get("event_id") if isinstance(error, Mapping) else None

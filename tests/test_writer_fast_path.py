@@ -179,3 +179,21 @@ def test_large_sessions_go_through_the_thread_in_order(tmp_path: Path) -> None:
     events = [x for x in Cassette.load(path).iter_episode(0) if isinstance(x, Event)]
     assert [e.event["event_id"] for e in events] == [f"e{k}" for k in range(600)]
     assert w.audio_out_chars == 600 * len(AUDIO)
+
+
+@pytest.mark.parametrize("event", [
+    '{"type":["session.update"]}',  # the small-event path (it looks for session events)
+    '{"type":{"session.updated":1},"instructions":"a\\nb"}',  # the general path
+    '{"type":"session.updated","session":["not","an","object"]}',
+    '{"type":"error","error":"not an object"}',
+])
+def test_events_shaped_like_session_events_but_not_are_recorded(tmp_path: Path,
+                                                                 event: str) -> None:
+    """The writer follows session events for the output audio's format: whatever JSON a
+    `type` or `session` holds, the event is recorded and recording goes on."""
+    path = tmp_path / "odd.jsonl"
+    with CassetteWriter(path) as w:
+        w.connect(0)
+        for direction in ("client", "server"):
+            w.text_event(0, direction, 1.0, event.encode())
+    assert [e.event for e in Cassette.load(path).iter_events(0)] == [json.loads(event)] * 2

@@ -57,9 +57,6 @@ _SHOWN_SERVER = {
     "response.created", "response.done",
 }
 _OUTPUT_AUDIO = frozenset({"response.output_audio.delta", "response.audio.delta"})
-_SESSION_EVENTS = frozenset({  # events that may set (or answer a change of) audio formats
-    "session.update", "transcription_session.update", "session.created", "session.updated",
-    "transcription_session.created", "transcription_session.updated", "error"})
 _EMPTY = np.zeros(0, dtype=np.int16)
 _EMPTY.flags.writeable = False
 _READ_BUFFER = 256 * 1024
@@ -338,7 +335,7 @@ class EpisodeBuilder:
             self.appended += len(samples)
             return
         self.flush_audio()
-        if kind in _SESSION_EVENTS:
+        if kind in SessionFormats.EVENTS:
             self._session_formats("client", event)
         if kind == "input_audio_buffer.commit" and not self.conv.server_vad:
             self.conv.commit_input_audio()
@@ -366,7 +363,7 @@ class EpisodeBuilder:
                 self.out_samples[item_id] = self.out_samples.get(item_id, 0) + n
             event = {**event, "delta": ""}  # the conversation sees the event, not the audio
         canonical = canonical_server_type(kind)
-        if canonical in _SESSION_EVENTS:
+        if canonical in SessionFormats.EVENTS:
             self._session_formats("server", event)
         if canonical == "error":
             self.flush_audio()

@@ -378,8 +378,7 @@ class CassetteWriter:
         raw = red[0]
         self._write(event_line_head(n, dir, t) + raw + "}")
         kind = obj.get("type")
-        if isinstance(kind, str) and (kind.startswith(("session.", "transcription_session."))
-                                      or kind == "error"):
+        if kind.__class__ is str and kind in SessionFormats.EVENTS:  # a type may be any JSON
             self._follow(conn, dir, obj)
 
     def close(self, conn: int, t: float, code: int | None = 1000, reason: str = "",
